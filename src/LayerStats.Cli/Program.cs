@@ -2,9 +2,5 @@ namespace LayerStats.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args)
-    {
-        Console.WriteLine("layerstats");
-        return args.Length == 0 ? 0 : 2;
-    }
+    public static int Main() => 0;
 }

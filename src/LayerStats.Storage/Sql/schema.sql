@@ -1,1 +1,119 @@
--- schema
+-- LayerStats database schema, version 1.
+-- Every report (console, CSV, HTML) and every ad-hoc query reads these tables through the views in views.sql.
+-- Digests are text 'sha256:<64 hex>'. Sizes are bytes (BIGINT). Times are UTC.
+
+CREATE TABLE IF NOT EXISTS schema_info (
+    key   VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);
+
+-- One row per `layerstats scan` (or `run`).
+CREATE TABLE IF NOT EXISTS scan_runs (
+    run_id         INTEGER PRIMARY KEY,
+    started_at     TIMESTAMPTZ NOT NULL,
+    finished_at    TIMESTAMPTZ,            -- NULL while running, or when the run was killed
+    status         VARCHAR NOT NULL,       -- running | ok | failed (some input failed) | cancelled
+    tool_version   VARCHAR NOT NULL,
+    file_hashing   VARCHAR NOT NULL,       -- xxh128 | xxh128+sha256
+    inputs         INTEGER NOT NULL,
+    images_ok      INTEGER,                -- images committed (new or seen again) by this run
+    images_failed  INTEGER,
+    layers_read    INTEGER,                -- blobs streamed by this run
+    layers_skipped INTEGER,                -- blobs already in the database, not read again
+    bytes_read     BIGINT,                 -- compressed bytes streamed
+    errors         INTEGER
+);
+
+-- One row per distinct uncompressed layer content (diff_id) whose tar entries are stored in `files`.
+CREATE TABLE IF NOT EXISTS layer_contents (
+    diff_id           VARCHAR PRIMARY KEY,
+    uncompressed_size BIGINT NOT NULL,      -- length of the tar stream
+    entries           INTEGER NOT NULL,     -- rows in `files`
+    file_hashing      VARCHAR NOT NULL,     -- xxh128 | xxh128+sha256
+    run_id            INTEGER NOT NULL
+);
+
+-- One row per layer blob (what a registry stores), verified: digest = sha256 of its bytes, diff_id = sha256 of its tar stream.
+CREATE TABLE IF NOT EXISTS layers (
+    digest            VARCHAR PRIMARY KEY,
+    size              BIGINT NOT NULL,      -- compressed bytes (the blob)
+    media_type        VARCHAR NOT NULL,
+    compression       VARCHAR,              -- none | gzip | zstd (by magic bytes); NULL when not read (foreign)
+    diff_id           VARCHAR NOT NULL,
+    uncompressed_size BIGINT,               -- NULL for a foreign / non-distributable layer whose blob was not available
+    is_foreign        BOOLEAN NOT NULL,
+    run_id            INTEGER NOT NULL
+);
+
+-- One row per image = one platform manifest (DESIGN.md §2).
+CREATE TABLE IF NOT EXISTS images (
+    image_id                 VARCHAR PRIMARY KEY,  -- manifest digest; config digest for a legacy docker-save entry
+    manifest_digest          VARCHAR,              -- NULL for a legacy docker-save entry
+    manifest_media_type      VARCHAR NOT NULL,
+    config_digest            VARCHAR NOT NULL,
+    os                       VARCHAR NOT NULL,
+    architecture             VARCHAR NOT NULL,
+    variant                  VARCHAR,
+    created                  TIMESTAMPTZ,
+    layer_count              INTEGER NOT NULL,
+    compressed_bytes         BIGINT NOT NULL,      -- Σ blob sizes of its layers
+    uncompressed_bytes       BIGINT NOT NULL,      -- Σ tar-stream lengths of its layers
+    hidden_bytes             BIGINT NOT NULL,      -- DESIGN.md §3 hidden bytes
+    hidden_files             BIGINT NOT NULL,
+    dive_efficiency          DOUBLE NOT NULL,      -- dive's efficiency
+    dive_wasted_bytes        BIGINT NOT NULL,      -- dive's wastedBytes
+    dive_user_wasted_percent DOUBLE NOT NULL,      -- dive's wastedUserPercent (a ratio, as dive computes it)
+    dive_size_bytes          BIGINT NOT NULL,
+    dive_user_size_bytes     BIGINT NOT NULL,
+    first_run_id             INTEGER NOT NULL,
+    last_run_id              INTEGER NOT NULL
+);
+
+-- The layers of each image, bottom (0) to top.
+CREATE TABLE IF NOT EXISTS image_layers (
+    image_id   VARCHAR NOT NULL,
+    position   INTEGER NOT NULL,
+    digest     VARCHAR NOT NULL,
+    diff_id    VARCHAR NOT NULL,
+    created_by VARCHAR,                -- from the config's history, where it says
+    PRIMARY KEY (image_id, position)
+);
+
+-- How each image was reached: the input as given, and the repository/tag that named it there.
+CREATE TABLE IF NOT EXISTS image_refs (
+    image_id     VARCHAR NOT NULL,
+    source       VARCHAR NOT NULL,
+    repository   VARCHAR NOT NULL,     -- '' when the source names none
+    tag          VARCHAR NOT NULL,     -- '' when the source names none
+    index_digest VARCHAR,              -- the index that led to this platform manifest, if any
+    first_run_id INTEGER NOT NULL,
+    last_run_id  INTEGER NOT NULL,
+    PRIMARY KEY (image_id, source, repository, tag)
+);
+
+-- One row per tar entry of each stored layer content, in archive order.
+CREATE TABLE IF NOT EXISTS files (
+    diff_id     VARCHAR NOT NULL,
+    seq         INTEGER NOT NULL,      -- position of the entry in the tar
+    path        VARCHAR NOT NULL,      -- normalised: no leading './' or '/'; whiteouts keep their '.wh.' name
+    kind        VARCHAR NOT NULL,      -- file | dir | symlink | hardlink | char | block | fifo | whiteout | opaque
+    size        BIGINT NOT NULL,       -- regular files: logical size; others 0
+    mode        INTEGER NOT NULL,
+    uid         BIGINT NOT NULL,
+    gid         BIGINT NOT NULL,
+    mtime       TIMESTAMPTZ,
+    link_target VARCHAR,
+    xxh128      UHUGEINT,              -- regular files: XxHash128 of the content
+    sha256      BLOB                   -- regular files, with --file-hash sha256
+);
+
+-- What went wrong: the input as given, and the image, layer and path where known.
+CREATE TABLE IF NOT EXISTS scan_errors (
+    run_id      INTEGER NOT NULL,
+    occurred_at TIMESTAMPTZ NOT NULL,
+    source      VARCHAR NOT NULL,
+    image       VARCHAR,
+    layer       VARCHAR,
+    path        VARCHAR,
+    message     VARCHAR NOT NULL
+);

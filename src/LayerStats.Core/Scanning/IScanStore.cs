@@ -1,0 +1,70 @@
+using LayerStats.Core.Images;
+using LayerStats.Core.Layers;
+using LayerStats.Core.Model;
+
+namespace LayerStats.Core.Scanning;
+
+/// <summary>A blob already in the store.</summary>
+public sealed record StoredLayer(Digest Digest, long Size, Digest DiffId, long? UncompressedSize, bool IsForeign);
+
+/// <summary>A verified layer blob, as the store records it.</summary>
+public sealed record LayerRecord(Digest Digest, long Size, string MediaType, Compression? Compression, Digest DiffId, long? UncompressedSize, bool IsForeign);
+
+/// <summary>A verified layer content (diff_id) whose entries were appended.</summary>
+public sealed record LayerContentRecord(Digest DiffId, long UncompressedSize, int Entries, FileHashing Hashing);
+
+/// <summary>An image ready to be committed: all its layers are stored and verified.</summary>
+public sealed record ImageRecord(
+    IImage Image,
+    IReadOnlyList<ImageReference> References,
+    long CompressedBytes,
+    long UncompressedBytes,
+    Analysis.ImageFigures Figures);
+
+public sealed record ScanRunStart(DateTimeOffset StartedAt, string ToolVersion, FileHashing Hashing, int Inputs);
+
+public sealed record ScanRunTotals(string Status, int ImagesOk, int ImagesFailed, int LayersRead, int LayersSkipped, long BytesRead, int Errors);
+
+/// <summary>
+/// The store the scan pipeline writes to. Only the pipeline's writer calls it, from one task at a time:
+/// implementations need not be thread-safe.
+/// </summary>
+public interface IScanStore : IDisposable
+{
+    int BeginRun(ScanRunStart start);
+
+    void FinishRun(int runId, ScanRunTotals totals);
+
+    StoredLayer? FindLayer(Digest digest);
+
+    /// <summary>The hashing with which the entries of <paramref name="diffId"/> are stored, or null when they are not.</summary>
+    FileHashing? FindContent(Digest diffId);
+
+    /// <summary>Starts loading one layer's entries, under the diff_id its image states, in a transaction of its own.</summary>
+    ILayerLoad BeginLayerLoad(int runId, Digest expectedDiffId, FileHashing hashing);
+
+    /// <summary>Records a blob whose content is already stored (or that is foreign and was not read).</summary>
+    void AddLayer(int runId, LayerRecord layer);
+
+    /// <summary>The entries of the given layer contents, bottom to top, for the per-image analysis.</summary>
+    IReadOnlyList<IReadOnlyList<Analysis.AnalysisEntry>> ReadAnalysisEntries(IReadOnlyList<Digest> diffIds);
+
+    /// <summary>Commits an image with its layers and references in one transaction; an image already stored gains the references.</summary>
+    void CommitImage(int runId, ImageRecord image);
+
+    /// <summary>Adds references to an image already in the store (an unchanged rescan). False when the image is not stored.</summary>
+    bool TouchImage(int runId, Digest imageId, IReadOnlyList<ImageReference> references);
+
+    void RecordError(int runId, ScanError error);
+}
+
+/// <summary>One layer's entries, appended in a transaction that commits with the layer row or not at all.</summary>
+public interface ILayerLoad : IDisposable
+{
+    void Append(ReadOnlySpan<FileEntry> entries);
+
+    /// <summary>Commits the blob row and, when the content is not stored yet, the content row and its entries. Returns false when the content was already stored (its entries are dropped).</summary>
+    bool Commit(LayerRecord layer, LayerContentRecord content);
+
+    void Abort();
+}

@@ -1,0 +1,517 @@
+using System.Buffers;
+using System.Threading.Channels;
+using LayerStats.Core.Analysis;
+using LayerStats.Core.Images;
+using LayerStats.Core.Layers;
+using LayerStats.Core.Model;
+
+namespace LayerStats.Core.Scanning;
+
+public sealed record ScanOptions(int Jobs = 0, FileHashing Hashing = FileHashing.Xxh128, string ToolVersion = "dev")
+{
+    public int EffectiveJobs => Jobs > 0 ? Jobs : Environment.ProcessorCount;
+}
+
+/// <summary>What a scan did. <see cref="Errors"/> is empty when every input completed.</summary>
+public sealed record ScanSummary(
+    int RunId,
+    int ImagesOk,
+    int ImagesFailed,
+    int LayersRead,
+    int LayersSkipped,
+    long BytesRead,
+    IReadOnlyList<ScanError> Errors);
+
+/// <summary>Live counters of a running scan, for a progress display. Read from any thread.</summary>
+public sealed class ScanProgress
+{
+    private long _layersDone;
+    private long _bytesRead;
+
+    public int LayersTotal { get; internal set; }
+
+    public long BytesTotal { get; internal set; }
+
+    public int LayersDone => (int)Interlocked.Read(ref _layersDone);
+
+    public long BytesRead => Interlocked.Read(ref _bytesRead);
+
+    internal void AddLayer(long bytes)
+    {
+        Interlocked.Increment(ref _layersDone);
+        Interlocked.Add(ref _bytesRead, bytes);
+    }
+}
+
+/// <summary>
+/// The one home for parallelism in LayerStats. Lists every source, merges images by identity, plans the
+/// distinct layer blobs (by digest) that the store lacks, streams them through N workers
+/// (decompress → tar → hash, <see cref="LayerReader"/>) over a bounded channel, and lets one writer (the
+/// calling task) own the store: it appends entries, verifies digests, commits each layer and, once all its
+/// layers are in, each image — atomically.
+/// </summary>
+public sealed class ScanPipeline(IScanStore store, ScanOptions options)
+{
+    private const int WriterQueue = 64;
+    private const int JobQueue = 16;
+
+    public ScanProgress Progress { get; } = new();
+
+    public async Task<ScanSummary> RunAsync(IReadOnlyList<IImageSource> sources, CancellationToken cancellationToken)
+    {
+        int runId = store.BeginRun(new ScanRunStart(DateTimeOffset.UtcNow, options.ToolVersion, options.Hashing, sources.Count));
+        var state = new RunState(runId);
+        try
+        {
+            var images = await ListAsync(sources, state, cancellationToken);
+            var jobs = Plan(images, state);
+            await ReadLayersAsync(jobs, state, cancellationToken);
+            Finish(state, cancelled: false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Finish(state, cancelled: true);
+            throw;
+        }
+
+        return new ScanSummary(runId, state.ImagesOk, state.ImagesFailed, state.LayersRead, state.LayersSkipped, state.BytesRead, state.Errors);
+    }
+
+    private async Task<List<ImageWork>> ListAsync(IReadOnlyList<IImageSource> sources, RunState state, CancellationToken ct)
+    {
+        var byId = new Dictionary<Digest, ImageWork>();
+        var ordered = new List<ImageWork>();
+        foreach (var source in sources)
+        {
+            SourceListing listing;
+            try
+            {
+                listing = await source.ListImagesAsync(ct);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                listing = new SourceListing([], [new ScanError(source.Source, ex.Message)]);
+            }
+
+            foreach (var error in listing.Errors)
+            {
+                state.Error(store, error);
+            }
+
+            foreach (var resolved in listing.Images)
+            {
+                if (!byId.TryGetValue(resolved.Image.Id, out var work))
+                {
+                    work = new ImageWork(resolved.Image);
+                    byId.Add(resolved.Image.Id, work);
+                    ordered.Add(work);
+                }
+
+                if (!work.References.Contains(resolved.Reference))
+                {
+                    work.References.Add(resolved.Reference);
+                }
+            }
+        }
+
+        return ordered;
+    }
+
+    private List<LayerWork> Plan(List<ImageWork> images, RunState state)
+    {
+        var layers = new Dictionary<Digest, LayerWork>();
+        var jobs = new List<LayerWork>();
+        foreach (var image in images)
+        {
+            var diffIds = image.Image.Config.DiffIds;
+            if (diffIds.Count != image.Image.Layers.Count)
+            {
+                FailImage(image, state, $"the config states {diffIds.Count} diff_ids for {image.Image.Layers.Count} layers", null, null);
+                continue;
+            }
+
+            for (int i = 0; i < image.Image.Layers.Count; i++)
+            {
+                var layer = image.Image.Layers[i];
+                if (!layers.TryGetValue(layer.Digest, out var work))
+                {
+                    work = new LayerWork(layer, diffIds[i]);
+                    layers.Add(layer.Digest, work);
+                    var stored = store.FindLayer(layer.Digest);
+                    var storedContent = stored is null || stored.IsForeign ? null : store.FindContent(stored.DiffId);
+                    if (stored is not null && (stored.IsForeign || storedContent?.Covers(options.Hashing) == true))
+                    {
+                        work.Complete(stored.DiffId, stored.Size, stored.UncompressedSize);
+                        state.LayersSkipped++;
+                    }
+                    else if (!layer.IsAvailable)
+                    {
+                        store.AddLayer(state.RunId, new LayerRecord(layer.Digest, layer.Size, layer.MediaType, null, diffIds[i], null, IsForeign: true));
+                        work.Complete(diffIds[i], layer.Size, null);
+                    }
+                    else
+                    {
+                        work.VerifyOnly = store.FindContent(diffIds[i])?.Covers(options.Hashing) == true;
+                        jobs.Add(work);
+                    }
+                }
+                else if (work.Layer is { IsAvailable: false } && layer.IsAvailable && work.State == LayerState.Pending)
+                {
+                    work.Layer = layer;
+                }
+
+                work.Images.Add(image);
+                image.Layers.Add(work);
+            }
+        }
+
+        foreach (var image in images)
+        {
+            if (!image.Failed && image.Layers.All(l => l.State != LayerState.Pending))
+            {
+                CommitImage(image, state);
+            }
+        }
+
+        Progress.LayersTotal = jobs.Count;
+        Progress.BytesTotal = jobs.Sum(j => j.Layer.Size);
+        return jobs;
+    }
+
+    private async Task ReadLayersAsync(List<LayerWork> jobs, RunState state, CancellationToken ct)
+    {
+        if (jobs.Count == 0)
+        {
+            return;
+        }
+
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var jobQueue = Channel.CreateBounded<LayerWork>(new BoundedChannelOptions(JobQueue) { SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
+        var writerQueue = Channel.CreateBounded<WriterMessage>(new BoundedChannelOptions(WriterQueue) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+
+        var producer = Task.Run(
+            async () =>
+            {
+                try
+                {
+                    foreach (var job in jobs)
+                    {
+                        await jobQueue.Writer.WriteAsync(job, linked.Token);
+                    }
+                }
+                finally
+                {
+                    jobQueue.Writer.TryComplete();
+                }
+            },
+            linked.Token);
+
+        int workerCount = Math.Min(options.EffectiveJobs, jobs.Count);
+        var workers = Enumerable.Range(0, workerCount)
+            .Select(_ => Task.Run(() => WorkAsync(jobQueue.Reader, writerQueue.Writer, linked.Token), linked.Token))
+            .ToArray();
+        _ = Task.WhenAll(workers).ContinueWith(t => writerQueue.Writer.TryComplete(t.Exception), TaskScheduler.Default);
+
+        var loads = new Dictionary<LayerWork, ILayerLoad>();
+        try
+        {
+            await foreach (var message in writerQueue.Reader.ReadAllAsync(linked.Token))
+            {
+                Write(message, loads, state);
+            }
+
+            await producer;
+        }
+        finally
+        {
+            linked.Cancel();
+            foreach (var load in loads.Values)
+            {
+                load.Dispose();
+            }
+
+            try
+            {
+                await Task.WhenAll(workers);
+            }
+            catch (OperationCanceledException)
+            {
+                // Workers stop when the scan is cancelled or the writer has failed.
+            }
+        }
+    }
+
+    private async Task WorkAsync(ChannelReader<LayerWork> jobs, ChannelWriter<WriterMessage> writer, CancellationToken ct)
+    {
+        await foreach (var work in jobs.ReadAllAsync(ct))
+        {
+            try
+            {
+                await using var blob = await work.Layer.OpenCompressedAsync(ct);
+                var sink = work.VerifyOnly ? null : new WriterSink(work, writer);
+                var result = await LayerReader.ReadAsync(blob, options.Hashing, sink, ct);
+                await writer.WriteAsync(new LayerFinished(work, result), ct);
+            }
+            catch (Exception ex) when (!ct.IsCancellationRequested)
+            {
+                await writer.WriteAsync(new LayerFailed(work, ex), ct);
+            }
+        }
+    }
+
+    private void Write(WriterMessage message, Dictionary<LayerWork, ILayerLoad> loads, RunState state)
+    {
+        switch (message)
+        {
+            case LayerBatch batch:
+                try
+                {
+                    if (!loads.TryGetValue(batch.Work, out var load))
+                    {
+                        load = store.BeginLayerLoad(state.RunId, batch.Work.ExpectedDiffId, options.Hashing);
+                        loads.Add(batch.Work, load);
+                    }
+
+                    load.Append(batch.Rows.AsSpan(0, batch.Count));
+                }
+                finally
+                {
+                    Array.Clear(batch.Rows, 0, batch.Count);
+                    ArrayPool<FileEntry>.Shared.Return(batch.Rows);
+                }
+
+                break;
+
+            case LayerFinished finished:
+                FinishLayer(finished.Work, finished.Result, loads, state);
+                break;
+
+            case LayerFailed failed:
+                if (loads.Remove(failed.Work, out var failedLoad))
+                {
+                    failedLoad.Dispose();
+                }
+
+                string? path = failed.Error is LayerFormatException lfe ? lfe.EntryPath : null;
+                FailLayer(failed.Work, state, Describe(failed.Error), path);
+                break;
+        }
+    }
+
+    private void FinishLayer(LayerWork work, LayerReadResult result, Dictionary<LayerWork, ILayerLoad> loads, RunState state)
+    {
+        state.LayersRead++;
+        state.BytesRead += result.CompressedSize;
+        Progress.AddLayer(result.CompressedSize);
+        loads.Remove(work, out var load);
+        try
+        {
+            string? problem =
+                result.Digest != work.Layer.Digest
+                    ? $"blob digest mismatch: the manifest states {work.Layer.Digest}, the bytes hash to {result.Digest}"
+                    : result.CompressedSize != work.Layer.Size
+                        ? $"blob size mismatch: the manifest states {work.Layer.Size} bytes, the blob has {result.CompressedSize}"
+                        : result.DiffId != work.ExpectedDiffId
+                            ? $"diff_id mismatch: the config states {work.ExpectedDiffId}, the uncompressed tar hashes to {result.DiffId}"
+                            : null;
+            if (problem is not null)
+            {
+                load?.Abort();
+                FailLayer(work, state, problem, null);
+                return;
+            }
+
+            var record = new LayerRecord(work.Layer.Digest, result.CompressedSize, work.Layer.MediaType, result.Compression, result.DiffId, result.UncompressedSize, IsForeign: false);
+            try
+            {
+                if (work.VerifyOnly)
+                {
+                    store.AddLayer(state.RunId, record);
+                }
+                else
+                {
+                    load ??= store.BeginLayerLoad(state.RunId, work.ExpectedDiffId, options.Hashing);
+                    load.Commit(record, new LayerContentRecord(result.DiffId, result.UncompressedSize, result.EntryCount, options.Hashing));
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                FailLayer(work, state, $"cannot store the layer: {ex.Message}", null);
+                return;
+            }
+        }
+        finally
+        {
+            load?.Dispose();
+        }
+
+        work.Complete(result.DiffId, result.CompressedSize, result.UncompressedSize);
+        foreach (var image in work.Images)
+        {
+            if (!image.Failed && image.Layers.All(l => l.State == LayerState.Done))
+            {
+                CommitImage(image, state);
+            }
+        }
+    }
+
+    private void FailLayer(LayerWork work, RunState state, string message, string? path)
+    {
+        work.State = LayerState.Failed;
+        foreach (var image in work.Images)
+        {
+            FailImage(image, state, $"layer {work.Layer.Digest}: {message}", work.Layer.Digest.ToString(), path);
+        }
+    }
+
+    private void FailImage(ImageWork image, RunState state, string message, string? layer, string? path)
+    {
+        if (image.Failed)
+        {
+            return;
+        }
+
+        image.Failed = true;
+        state.ImagesFailed++;
+        foreach (string source in image.References.Select(r => r.Source).Distinct())
+        {
+            state.Error(store, new ScanError(source, message, image.Image.Id.ToString(), layer, path));
+        }
+    }
+
+    private void CommitImage(ImageWork image, RunState state)
+    {
+        var config = image.Image.Config;
+        for (int i = 0; i < image.Layers.Count; i++)
+        {
+            var layer = image.Layers[i];
+            if (layer.ActualDiffId != config.DiffIds[i])
+            {
+                FailImage(image, state, $"layer {i} ({layer.Layer.Digest}): the config states diff_id {config.DiffIds[i]}, the layer's content is {layer.ActualDiffId}", layer.Layer.Digest.ToString(), null);
+                return;
+            }
+        }
+
+        try
+        {
+            if (!store.TouchImage(state.RunId, image.Image.Id, image.References))
+            {
+                var figures = ImageAnalysis.Analyze(store.ReadAnalysisEntries(config.DiffIds));
+                long compressed = image.Layers.Sum(l => l.ActualSize);
+                long uncompressed = image.Layers.Sum(l => l.ActualUncompressedSize ?? 0);
+                store.CommitImage(state.RunId, new ImageRecord(image.Image, image.References, compressed, uncompressed, figures));
+            }
+
+            image.Committed = true;
+            state.ImagesOk++;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            FailImage(image, state, $"cannot store the image: {ex.Message}", null, null);
+        }
+    }
+
+    private void Finish(RunState state, bool cancelled)
+    {
+        string status = cancelled ? "cancelled" : state.Errors.Count > 0 ? "failed" : "ok";
+        store.FinishRun(state.RunId, new ScanRunTotals(status, state.ImagesOk, state.ImagesFailed, state.LayersRead, state.LayersSkipped, state.BytesRead, state.Errors.Count));
+    }
+
+    private static string Describe(Exception ex) => ex switch
+    {
+        LayerFormatException => ex.Message,
+        ImageFormatException => ex.Message,
+        IOException => ex.Message,
+        UnauthorizedAccessException => ex.Message,
+        _ => $"{ex.GetType().Name}: {ex.Message}",
+    };
+
+    private enum LayerState
+    {
+        Pending,
+        Done,
+        Failed,
+    }
+
+    private sealed class RunState(int runId)
+    {
+        public int RunId { get; } = runId;
+
+        public List<ScanError> Errors { get; } = [];
+
+        public int ImagesOk { get; set; }
+
+        public int ImagesFailed { get; set; }
+
+        public int LayersRead { get; set; }
+
+        public int LayersSkipped { get; set; }
+
+        public long BytesRead { get; set; }
+
+        public void Error(IScanStore store, ScanError error)
+        {
+            Errors.Add(error);
+            store.RecordError(RunId, error);
+        }
+    }
+
+    private sealed class ImageWork(IImage image)
+    {
+        public IImage Image { get; } = image;
+
+        public List<ImageReference> References { get; } = [];
+
+        public List<LayerWork> Layers { get; } = [];
+
+        public bool Failed { get; set; }
+
+        public bool Committed { get; set; }
+    }
+
+    private sealed class LayerWork(ILayer layer, Digest expectedDiffId)
+    {
+        public ILayer Layer { get; set; } = layer;
+
+        public Digest ExpectedDiffId { get; } = expectedDiffId;
+
+        public List<ImageWork> Images { get; } = [];
+
+        public bool VerifyOnly { get; set; }
+
+        public LayerState State { get; set; }
+
+        public Digest ActualDiffId { get; private set; }
+
+        public long ActualSize { get; private set; }
+
+        public long? ActualUncompressedSize { get; private set; }
+
+        public void Complete(Digest diffId, long size, long? uncompressedSize)
+        {
+            State = LayerState.Done;
+            ActualDiffId = diffId;
+            ActualSize = size;
+            ActualUncompressedSize = uncompressedSize;
+        }
+    }
+
+    private abstract record WriterMessage(LayerWork Work);
+
+    private sealed record LayerBatch(LayerWork Work, FileEntry[] Rows, int Count) : WriterMessage(Work);
+
+    private sealed record LayerFinished(LayerWork Work, LayerReadResult Result) : WriterMessage(Work);
+
+    private sealed record LayerFailed(LayerWork Work, Exception Error) : WriterMessage(Work);
+
+    /// <summary>Hands a worker's entry batches to the writer: copied into pooled arrays the writer returns.</summary>
+    private sealed class WriterSink(LayerWork work, ChannelWriter<WriterMessage> writer) : IFileEntrySink
+    {
+        public ValueTask WriteAsync(ReadOnlyMemory<FileEntry> batch, CancellationToken ct)
+        {
+            var rows = ArrayPool<FileEntry>.Shared.Rent(batch.Length);
+            batch.Span.CopyTo(rows);
+            return writer.WriteAsync(new LayerBatch(work, rows, batch.Length), ct);
+        }
+    }
+}

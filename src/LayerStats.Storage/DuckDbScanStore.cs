@@ -1,0 +1,342 @@
+using System.Numerics;
+using DuckDB.NET.Data;
+using LayerStats.Core.Analysis;
+using LayerStats.Core.Images;
+using LayerStats.Core.Layers;
+using LayerStats.Core.Model;
+using LayerStats.Core.Scanning;
+
+namespace LayerStats.Storage;
+
+/// <summary>
+/// The DuckDB side of a scan. Called only by the pipeline's writer (one task): every layer load runs in a
+/// transaction on a connection of its own, so a layer's entries are committed with its row or not at all,
+/// and an image with its layers and references in one transaction.
+/// </summary>
+public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
+{
+    private readonly DuckDBConnection _connection = database.Connection;
+
+    public int BeginRun(ScanRunStart start)
+    {
+        using var cmd = Command(
+            """
+            INSERT INTO scan_runs (run_id, started_at, status, tool_version, file_hashing, inputs)
+            SELECT coalesce(max(run_id), 0) + 1, ?, 'running', ?, ?, ? FROM scan_runs
+            RETURNING run_id
+            """,
+            start.StartedAt, start.ToolVersion, start.Hashing.ToName(), start.Inputs);
+        return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public void FinishRun(int runId, ScanRunTotals totals)
+    {
+        using var cmd = Command(
+            """
+            UPDATE scan_runs SET finished_at = ?, status = ?, images_ok = ?, images_failed = ?, layers_read = ?,
+                layers_skipped = ?, bytes_read = ?, errors = ?
+            WHERE run_id = ?
+            """,
+            DateTimeOffset.UtcNow, totals.Status, totals.ImagesOk, totals.ImagesFailed, totals.LayersRead,
+            totals.LayersSkipped, totals.BytesRead, totals.Errors, runId);
+        cmd.ExecuteNonQuery();
+    }
+
+    public StoredLayer? FindLayer(Digest digest)
+    {
+        using var cmd = Command("SELECT size, diff_id, uncompressed_size, is_foreign FROM layers WHERE digest = ?", digest.ToString());
+        using var reader = cmd.ExecuteReader();
+        if (!reader.Read())
+        {
+            return null;
+        }
+
+        return new StoredLayer(
+            digest,
+            reader.GetInt64(0),
+            Digest.Parse(reader.GetString(1)),
+            reader.IsDBNull(2) ? null : reader.GetInt64(2),
+            reader.GetBoolean(3));
+    }
+
+    public FileHashing? FindContent(Digest diffId)
+    {
+        using var cmd = Command("SELECT file_hashing FROM layer_contents WHERE diff_id = ?", diffId.ToString());
+        return cmd.ExecuteScalar() is string name ? ParseHashing(name) : null;
+    }
+
+    public ILayerLoad BeginLayerLoad(int runId, Digest expectedDiffId, FileHashing hashing) => new LayerLoad(this, database.Duplicate(), runId, expectedDiffId, hashing);
+
+    public void AddLayer(int runId, LayerRecord layer)
+    {
+        using var cmd = Command(
+            "INSERT INTO layers VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            layer.Digest.ToString(), layer.Size, layer.MediaType, CompressionName(layer.Compression), layer.DiffId.ToString(),
+            layer.UncompressedSize, layer.IsForeign, runId);
+        cmd.ExecuteNonQuery();
+    }
+
+    public IReadOnlyList<IReadOnlyList<AnalysisEntry>> ReadAnalysisEntries(IReadOnlyList<Digest> diffIds)
+    {
+        var cache = new Dictionary<Digest, IReadOnlyList<AnalysisEntry>>();
+        var result = new List<IReadOnlyList<AnalysisEntry>>(diffIds.Count);
+        foreach (var diffId in diffIds)
+        {
+            if (!cache.TryGetValue(diffId, out var entries))
+            {
+                var list = new List<AnalysisEntry>();
+                using var cmd = Command("SELECT path, kind, size FROM files WHERE diff_id = ? ORDER BY seq", diffId.ToString());
+                using var reader = cmd.ExecuteReader();
+                while (reader.Read())
+                {
+                    list.Add(new AnalysisEntry(reader.GetString(0), EntryKinds.Parse(reader.GetString(1)), reader.GetInt64(2)));
+                }
+
+                entries = list;
+                cache[diffId] = entries;
+            }
+
+            result.Add(entries);
+        }
+
+        return result;
+    }
+
+    public void CommitImage(int runId, ImageRecord record)
+    {
+        var image = record.Image;
+        string id = image.Id.ToString();
+        using var tx = _connection.BeginTransaction();
+        bool exists;
+        using (var check = Command("SELECT count(*) FROM images WHERE image_id = ?", id))
+        {
+            exists = Convert.ToInt64(check.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0;
+        }
+
+        if (exists)
+        {
+            using var touch = Command("UPDATE images SET last_run_id = ? WHERE image_id = ?", runId, id);
+            touch.ExecuteNonQuery();
+        }
+        else
+        {
+            var config = image.Config;
+            var f = record.Figures;
+            using (var insert = Command(
+                "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                id, image.ManifestDigest?.ToString(), image.ManifestMediaType, image.ConfigDigest.ToString(),
+                config.Platform.Os, config.Platform.Architecture, config.Platform.Variant, config.Created,
+                image.Layers.Count, record.CompressedBytes, record.UncompressedBytes, f.HiddenBytes, f.HiddenFiles,
+                f.Efficiency, f.WastedBytes, f.UserWastedPercent, f.DiveSizeBytes, f.DiveUserSizeBytes, runId, runId))
+            {
+                insert.ExecuteNonQuery();
+            }
+
+            var createdBy = config.LayerCreatedBy();
+            using var appender = _connection.CreateAppender("image_layers");
+            for (int i = 0; i < image.Layers.Count; i++)
+            {
+                appender.CreateRow()
+                    .AppendValue(id)
+                    .AppendValue(i)
+                    .AppendValue(image.Layers[i].Digest.ToString())
+                    .AppendValue(config.DiffIds[i].ToString())
+                    .AppendValue(createdBy[i])
+                    .EndRow();
+            }
+        }
+
+        UpsertReferences(runId, id, record.References);
+        tx.Commit();
+    }
+
+    public bool TouchImage(int runId, Digest imageId, IReadOnlyList<ImageReference> references)
+    {
+        string id = imageId.ToString();
+        using var tx = _connection.BeginTransaction();
+        using var touch = Command("UPDATE images SET last_run_id = ? WHERE image_id = ?", runId, id);
+        if (touch.ExecuteNonQuery() == 0)
+        {
+            return false;
+        }
+
+        UpsertReferences(runId, id, references);
+        tx.Commit();
+        return true;
+    }
+
+    public void RecordError(int runId, ScanError error)
+    {
+        using var cmd = Command(
+            "INSERT INTO scan_errors VALUES (?, ?, ?, ?, ?, ?, ?)",
+            runId, DateTimeOffset.UtcNow, error.Source, error.Image, error.Layer, error.Path, error.Message);
+        cmd.ExecuteNonQuery();
+    }
+
+    public void Dispose()
+    {
+        // The database (and its connection) belongs to the caller.
+    }
+
+    private void UpsertReferences(int runId, string id, IReadOnlyList<ImageReference> references)
+    {
+        foreach (var reference in references)
+        {
+            using var cmd = Command(
+                """
+                INSERT INTO image_refs VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (image_id, source, repository, tag) DO UPDATE SET last_run_id = excluded.last_run_id,
+                    index_digest = coalesce(excluded.index_digest, image_refs.index_digest)
+                """,
+                id, reference.Source, reference.Repository ?? "", reference.Tag ?? "", reference.IndexDigest?.ToString(), runId, runId);
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    internal static string? CompressionName(Compression? compression) => compression switch
+    {
+        null => null,
+        Compression.None => "none",
+        Compression.Gzip => "gzip",
+        Compression.Zstd => "zstd",
+        _ => throw new ArgumentOutOfRangeException(nameof(compression)),
+    };
+
+    private static FileHashing ParseHashing(string name) => name switch
+    {
+        "xxh128" => FileHashing.Xxh128,
+        "xxh128+sha256" => FileHashing.Xxh128AndSha256,
+        _ => throw new InvalidDataException($"unknown file hashing '{name}' in the database"),
+    };
+
+    private DuckDBCommand Command(string sql, params object?[] parameters) => Command(_connection, sql, parameters);
+
+    internal static DuckDBCommand Command(DuckDBConnection connection, string sql, params object?[] parameters)
+    {
+        var cmd = connection.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var p in parameters)
+        {
+            cmd.Parameters.Add(new DuckDBParameter(p ?? DBNull.Value));
+        }
+
+        return cmd;
+    }
+
+    /// <summary>One layer's entries in a transaction on a connection of its own.</summary>
+    private sealed class LayerLoad : ILayerLoad
+    {
+        private readonly DuckDbScanStore _store;
+        private readonly DuckDBConnection _connection;
+        private readonly DuckDBTransaction _transaction;
+        private readonly string _diffId;
+        private readonly int _runId;
+        private DuckDBAppender? _appender;
+        private bool _done;
+
+        public LayerLoad(DuckDbScanStore store, DuckDBConnection connection, int runId, Digest expectedDiffId, FileHashing hashing)
+        {
+            _store = store;
+            _connection = connection;
+            _runId = runId;
+            _diffId = expectedDiffId.ToString();
+            _transaction = connection.BeginTransaction();
+            using var check = Command(_connection, "SELECT file_hashing FROM layer_contents WHERE diff_id = ?", _diffId);
+            if (check.ExecuteScalar() is string stored && !ParseHashing(stored).Covers(hashing))
+            {
+                // Stored with fewer hashes than this scan asks for: this load replaces them (or, rolled back, keeps them).
+                using var deleteFiles = Command(_connection, "DELETE FROM files WHERE diff_id = ?", _diffId);
+                deleteFiles.ExecuteNonQuery();
+                using var deleteContent = Command(_connection, "DELETE FROM layer_contents WHERE diff_id = ?", _diffId);
+                deleteContent.ExecuteNonQuery();
+            }
+        }
+
+        public void Append(ReadOnlySpan<FileEntry> entries)
+        {
+            _appender ??= _connection.CreateAppender("files");
+            foreach (ref readonly var e in entries)
+            {
+                var row = _appender.CreateRow()
+                    .AppendValue(_diffId)
+                    .AppendValue(e.Seq)
+                    .AppendValue(e.Path)
+                    .AppendValue(EntryKinds.ToName(e.Kind))
+                    .AppendValue(e.Size)
+                    .AppendValue(e.Mode)
+                    .AppendValue(e.Uid)
+                    .AppendValue(e.Gid)
+                    .AppendValue(e.ModificationTime)
+                    .AppendValue(e.LinkTarget);
+                row = e.Xxh128 is { } h ? row.AppendValue(ToBigInteger(h)) : row.AppendNullValue();
+                row = e.Sha256 is { } sha ? row.AppendValue(sha) : row.AppendNullValue();
+                row.EndRow();
+            }
+        }
+
+        public bool Commit(LayerRecord layer, LayerContentRecord content)
+        {
+            _appender?.Close();
+            _appender = null;
+            // Asked on the store's own connection, which sees what other loads committed after this one began.
+            var storedHashing = _store.FindContent(content.DiffId);
+            if (storedHashing is { } stored && stored.Covers(content.Hashing))
+            {
+                // Another blob with the same content committed first: keep its entries, drop ours.
+                _transaction.Rollback();
+                _done = true;
+                _store.AddLayer(_runId, layer);
+                return false;
+            }
+
+            using (var insert = Command(
+                _connection, "INSERT INTO layer_contents VALUES (?, ?, ?, ?, ?)",
+                content.DiffId.ToString(), content.UncompressedSize, content.Entries, content.Hashing.ToName(), _runId))
+            {
+                insert.ExecuteNonQuery();
+            }
+
+            using (var insert = Command(
+                _connection, "INSERT INTO layers VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                layer.Digest.ToString(), layer.Size, layer.MediaType, CompressionName(layer.Compression), layer.DiffId.ToString(),
+                layer.UncompressedSize, layer.IsForeign, _runId))
+            {
+                insert.ExecuteNonQuery();
+            }
+
+            _transaction.Commit();
+            _done = true;
+            return true;
+        }
+
+        public void Abort()
+        {
+            if (_done)
+            {
+                return;
+            }
+
+            _done = true;
+            try
+            {
+                _appender?.Dispose();
+            }
+            catch (DuckDBException)
+            {
+                // The rows are rolled back below in any case.
+            }
+
+            _appender = null;
+            _transaction.Rollback();
+        }
+
+        public void Dispose()
+        {
+            Abort();
+            _transaction.Dispose();
+            _connection.Dispose();
+        }
+
+        private static BigInteger ToBigInteger(UInt128 value) => (BigInteger)value;
+    }
+}

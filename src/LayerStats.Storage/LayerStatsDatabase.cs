@@ -1,0 +1,168 @@
+using System.Reflection;
+using DuckDB.NET.Data;
+
+namespace LayerStats.Storage;
+
+/// <summary>
+/// The LayerStats database file: opens it, creates or checks the schema (embedded, versioned SQL) and
+/// (re)creates the views every report reads.
+/// </summary>
+public sealed class LayerStatsDatabase : IDisposable
+{
+    public const int SchemaVersion = 1;
+
+    private LayerStatsDatabase(DuckDBConnection connection, string path, bool readOnly)
+    {
+        Connection = connection;
+        Path = path;
+        ReadOnly = readOnly;
+    }
+
+    public DuckDBConnection Connection { get; }
+
+    public string Path { get; }
+
+    public bool ReadOnly { get; }
+
+    /// <summary>Opens (creating when needed) a database for writing.</summary>
+    public static LayerStatsDatabase Open(string path, DatabaseOptions? options = null)
+    {
+        options ??= new DatabaseOptions();
+        var connection = Connect(path, readOnly: false);
+        try
+        {
+            Configure(connection, options);
+            Migrate(connection);
+            return new LayerStatsDatabase(connection, path, readOnly: false);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens an existing database read-only (reports and queries).</summary>
+    public static LayerStatsDatabase OpenReadOnly(string path, DatabaseOptions? options = null)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"no LayerStats database at '{path}' (run 'layerstats scan --db {path} ...' first)", path);
+        }
+
+        options ??= new DatabaseOptions();
+        var connection = Connect(path, readOnly: true);
+        try
+        {
+            Configure(connection, options);
+            int version = ReadSchemaVersion(connection);
+            if (version != SchemaVersion)
+            {
+                throw new InvalidOperationException($"'{path}' has schema version {version}; this layerstats reads version {SchemaVersion}");
+            }
+
+            return new LayerStatsDatabase(connection, path, readOnly: true);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A second connection to the same database, for a transaction of its own.</summary>
+    public DuckDBConnection Duplicate()
+    {
+        // DuckDB.NET shares one database instance between connections to the same file in a process.
+        var connection = new DuckDBConnection(Connection.ConnectionString);
+        connection.Open();
+        return connection;
+    }
+
+    public void Dispose() => Connection.Dispose();
+
+    internal static string ReadEmbeddedSql(string name)
+    {
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream($"LayerStats.Storage.Sql.{name}")
+            ?? throw new InvalidOperationException($"embedded SQL '{name}' is missing");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    private static DuckDBConnection Connect(string path, bool readOnly)
+    {
+        string full = System.IO.Path.GetFullPath(path);
+        var builder = new DuckDBConnectionStringBuilder { DataSource = full };
+        if (readOnly)
+        {
+            builder["access_mode"] = "READ_ONLY";
+        }
+
+        var connection = new DuckDBConnection(builder.ConnectionString);
+        try
+        {
+            connection.Open();
+        }
+        catch (Exception ex)
+        {
+            connection.Dispose();
+            throw new IOException($"cannot open database '{path}': {ex.Message}", ex);
+        }
+
+        return connection;
+    }
+
+    private static void Configure(DuckDBConnection connection, DatabaseOptions options)
+    {
+        Execute(connection, $"SET memory_limit = '{options.MemoryLimitMegabytes}MB'");
+        Execute(connection, $"SET threads = {options.Threads}");
+        Execute(connection, "SET preserve_insertion_order = false");
+    }
+
+    private static void Migrate(DuckDBConnection connection)
+    {
+        using (var tx = connection.BeginTransaction())
+        {
+            Execute(connection, ReadEmbeddedSql("schema.sql"));
+            int version = ReadSchemaVersion(connection);
+            if (version == 0)
+            {
+                using var cmd = connection.CreateCommand();
+                cmd.CommandText = "INSERT INTO schema_info VALUES ('schema_version', ?)";
+                cmd.Parameters.Add(new DuckDBParameter(SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                cmd.ExecuteNonQuery();
+            }
+            else if (version != SchemaVersion)
+            {
+                throw new InvalidOperationException($"the database has schema version {version}; this layerstats writes version {SchemaVersion}");
+            }
+
+            Execute(connection, ReadEmbeddedSql("views.sql"));
+            tx.Commit();
+        }
+    }
+
+    private static int ReadSchemaVersion(DuckDBConnection connection)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "SELECT value FROM schema_info WHERE key = 'schema_version'";
+        try
+        {
+            return cmd.ExecuteScalar() is string s ? int.Parse(s, System.Globalization.CultureInfo.InvariantCulture) : 0;
+        }
+        catch (DuckDBException)
+        {
+            return 0;
+        }
+    }
+
+    internal static void Execute(DuckDBConnection connection, string sql)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+}
+
+/// <summary>DuckDB settings chosen deliberately: bounded memory, one thread per core by default.</summary>
+public sealed record DatabaseOptions(int MemoryLimitMegabytes = 512, int Threads = 2);

@@ -1,0 +1,69 @@
+using DuckDB.NET.Data;
+
+namespace LayerStats.Storage;
+
+/// <summary>A query's columns and rows, as plain .NET values (long, double, string, BigInteger, byte[], lists, times).</summary>
+public sealed record QueryResult(IReadOnlyList<string> Columns, IReadOnlyList<object?[]> Rows);
+
+/// <summary>The reports and their views: each report is one view, in a stated order. Reports contain no SQL of their own.</summary>
+public static class ReportQueries
+{
+    private static readonly Dictionary<string, string> Reports = new(StringComparer.Ordinal)
+    {
+        ["summary"] = "SELECT * FROM summary",
+        ["images"] = "SELECT * FROM image_summary ORDER BY compressed_bytes DESC, image_id",
+        ["shared-layers"] = "SELECT * FROM shared_layers ORDER BY saved_bytes DESC, digest",
+        ["duplicates"] = "SELECT * FROM duplicate_files ORDER BY duplicate_bytes DESC, content_hash",
+    };
+
+    public static IReadOnlyCollection<string> Names => Reports.Keys;
+
+    public static string SqlFor(string report, int? limit = null) =>
+        Reports.TryGetValue(report, out var sql)
+            ? limit is > 0 ? $"{sql} LIMIT {limit.Value}" : sql
+            : throw new ArgumentException($"unknown report '{report}' (one of: {string.Join(", ", Reports.Keys)})", nameof(report));
+
+    public static QueryResult Run(LayerStatsDatabase database, string sql)
+    {
+        using var cmd = database.Connection.CreateCommand();
+        cmd.CommandText = sql;
+        using var reader = cmd.ExecuteReader();
+        var columns = Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToList();
+        var rows = new List<object?[]>();
+        while (reader.Read())
+        {
+            var row = new object?[reader.FieldCount];
+            for (int i = 0; i < row.Length; i++)
+            {
+                row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+            }
+
+            rows.Add(row);
+        }
+
+        return new QueryResult(columns, rows);
+    }
+
+    /// <summary>True when <paramref name="sql"/> is a single read-only statement (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, PRAGMA show/table_info, EXPLAIN).</summary>
+    public static bool LooksReadOnly(string sql)
+    {
+        string first = sql.TrimStart().Split((char[])[' ', '\n', '\r', '\t', '('], 2)[0].ToUpperInvariant();
+        return first is "SELECT" or "WITH" or "FROM" or "DESCRIBE" or "SHOW" or "SUMMARIZE" or "EXPLAIN" or "VALUES" or "TABLE";
+    }
+}
+
+/// <summary>Raised for an error in a user's SQL, with DuckDB's own message.</summary>
+public sealed class QueryException(string message, Exception inner) : Exception(message, inner)
+{
+    public static QueryResult Run(LayerStatsDatabase database, string sql)
+    {
+        try
+        {
+            return ReportQueries.Run(database, sql);
+        }
+        catch (DuckDBException ex)
+        {
+            throw new QueryException(ex.Message, ex);
+        }
+    }
+}

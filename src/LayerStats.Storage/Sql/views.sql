@@ -1,0 +1,118 @@
+-- Views: the definitions of DESIGN.md §3. Every report reads these; recreated on every open.
+
+-- Layers of committed images with their blob facts.
+CREATE OR REPLACE VIEW image_layer_details AS
+SELECT il.image_id, il.position, il.digest, il.diff_id, il.created_by,
+       l.size, l.uncompressed_size, l.media_type, l.compression, l.is_foreign
+FROM image_layers il
+JOIN layers l ON l.digest = il.digest;
+
+-- Distinct blobs referenced by images, with the number of distinct images using each.
+CREATE OR REPLACE VIEW layer_refs AS
+SELECT digest, any_value(size) AS size, any_value(diff_id) AS diff_id,
+       any_value(uncompressed_size) AS uncompressed_size, count(DISTINCT image_id) AS refs
+FROM image_layer_details
+GROUP BY digest;
+
+-- Regular files (hardlinks excluded) over the distinct layer contents (diff_ids) referenced by images.
+CREATE OR REPLACE VIEW content_files AS
+SELECT f.diff_id, f.seq, f.path, f.size, f.xxh128, f.sha256
+FROM files f
+WHERE f.kind = 'file'
+  AND f.diff_id IN (SELECT diff_id FROM image_layers)
+  AND f.diff_id IN (SELECT diff_id FROM layer_contents);
+
+-- One row per distinct file content (hash, size) with its occurrences.
+CREATE OR REPLACE VIEW file_contents AS
+SELECT xxh128, size, count(*) AS occurrences, count(DISTINCT diff_id) AS layers
+FROM content_files
+GROUP BY xxh128, size;
+
+CREATE OR REPLACE VIEW file_contents_per_layer AS
+SELECT xxh128, size, diff_id, count(*) AS occurrences
+FROM content_files
+GROUP BY xxh128, size, diff_id;
+
+-- Shared layers: blobs used by two or more distinct images.
+CREATE OR REPLACE VIEW shared_layers AS
+SELECT digest, refs, size, CAST(size * (refs - 1) AS BIGINT) AS saved_bytes, diff_id, uncompressed_size
+FROM layer_refs
+WHERE refs >= 2;
+
+-- Duplicate file contents: content hash, size, occurrences, example paths, duplicate bytes.
+CREATE OR REPLACE VIEW duplicate_files AS
+SELECT lower(printf('%032x', fc.xxh128)) AS content_hash,
+       fc.size,
+       fc.occurrences,
+       fc.layers,
+       CAST(fc.size * (fc.occurrences - 1) AS BIGINT) AS duplicate_bytes,
+       (SELECT list(DISTINCT cf.path ORDER BY cf.path)[1:5] FROM content_files cf
+         WHERE cf.xxh128 = fc.xxh128 AND cf.size = fc.size) AS example_paths
+FROM file_contents fc
+WHERE fc.occurrences >= 2;
+
+-- Per image: identity, sizes, hidden bytes, dive's figures.
+CREATE OR REPLACE VIEW image_summary AS
+SELECT i.image_id, i.config_digest, i.manifest_digest,
+       i.os || '/' || i.architecture || coalesce('/' || i.variant, '') AS platform,
+       (SELECT string_agg(CASE WHEN r.repository = '' THEN NULL
+                               ELSE r.repository || CASE WHEN r.tag = '' THEN '' ELSE ':' || r.tag END END, ', '
+                          ORDER BY r.repository, r.tag)
+          FROM image_refs r WHERE r.image_id = i.image_id) AS names,
+       i.layer_count AS layers,
+       i.compressed_bytes, i.uncompressed_bytes,
+       i.hidden_bytes, i.hidden_files,
+       i.dive_efficiency AS efficiency,
+       i.dive_wasted_bytes AS wasted_bytes,
+       i.dive_user_wasted_percent AS user_wasted_percent,
+       i.created
+FROM images i;
+
+-- The one-row summary of DESIGN.md §3.
+CREATE OR REPLACE VIEW summary AS
+WITH
+  img AS (SELECT count(*) AS images, coalesce(sum(hidden_bytes), 0) AS hidden_bytes FROM images),
+  flat AS (SELECT coalesce(sum(size), 0) AS flat_compressed_bytes,
+                  coalesce(sum(uncompressed_size), 0) AS flat_uncompressed_bytes
+           FROM image_layer_details),
+  blobs AS (SELECT count(*) AS distinct_layers,
+                   coalesce(sum(size), 0) AS unique_compressed_bytes,
+                   count(*) FILTER (WHERE refs >= 2) AS shared_layers,
+                   coalesce(sum(size * (refs - 1)) FILTER (WHERE refs >= 2), 0) AS shared_layer_saved_bytes
+            FROM layer_refs),
+  contents AS (SELECT count(*) AS distinct_diff_ids, coalesce(sum(uncompressed_size), 0) AS unique_uncompressed_bytes
+               FROM (SELECT diff_id, max(uncompressed_size) AS uncompressed_size FROM layer_refs GROUP BY diff_id)),
+  fc AS (SELECT coalesce(sum(occurrences), 0) AS file_count,
+                coalesce(sum(size * occurrences), 0) AS file_content_bytes,
+                coalesce(sum(size), 0) AS file_unique_content_bytes,
+                coalesce(sum(size * (occurrences - 1)), 0) AS file_duplicate_bytes,
+                coalesce(sum(size * (layers - 1)), 0) AS file_duplicate_across_layers_bytes
+         FROM file_contents),
+  fl AS (SELECT coalesce(sum(size * (occurrences - 1)), 0) AS file_duplicate_within_layer_bytes
+         FROM file_contents_per_layer)
+SELECT
+  CAST(img.images AS BIGINT) AS images,
+  CAST(blobs.distinct_layers AS BIGINT) AS distinct_layers,
+  CAST(contents.distinct_diff_ids AS BIGINT) AS distinct_diff_ids,
+  CAST(flat.flat_compressed_bytes AS BIGINT) AS flat_compressed_bytes,
+  CAST(blobs.unique_compressed_bytes AS BIGINT) AS unique_compressed_bytes,
+  CAST(flat.flat_compressed_bytes - blobs.unique_compressed_bytes AS BIGINT) AS layering_savings_compressed_bytes,
+  CASE WHEN flat.flat_compressed_bytes = 0 THEN 0.0
+       ELSE 100.0 * (flat.flat_compressed_bytes - blobs.unique_compressed_bytes) / flat.flat_compressed_bytes END
+    AS layering_savings_compressed_percent,
+  CAST(flat.flat_uncompressed_bytes AS BIGINT) AS flat_uncompressed_bytes,
+  CAST(contents.unique_uncompressed_bytes AS BIGINT) AS unique_uncompressed_bytes,
+  CAST(flat.flat_uncompressed_bytes - contents.unique_uncompressed_bytes AS BIGINT) AS layering_savings_uncompressed_bytes,
+  CASE WHEN flat.flat_uncompressed_bytes = 0 THEN 0.0
+       ELSE 100.0 * (flat.flat_uncompressed_bytes - contents.unique_uncompressed_bytes) / flat.flat_uncompressed_bytes END
+    AS layering_savings_uncompressed_percent,
+  CAST(blobs.shared_layers AS BIGINT) AS shared_layers,
+  CAST(blobs.shared_layer_saved_bytes AS BIGINT) AS shared_layer_saved_bytes,
+  CAST(fc.file_count AS BIGINT) AS file_count,
+  CAST(fc.file_content_bytes AS BIGINT) AS file_content_bytes,
+  CAST(fc.file_unique_content_bytes AS BIGINT) AS file_unique_content_bytes,
+  CAST(fc.file_duplicate_bytes AS BIGINT) AS file_duplicate_bytes,
+  CAST(fl.file_duplicate_within_layer_bytes AS BIGINT) AS file_duplicate_within_layer_bytes,
+  CAST(fc.file_duplicate_across_layers_bytes AS BIGINT) AS file_duplicate_across_layers_bytes,
+  CAST(img.hidden_bytes AS BIGINT) AS hidden_bytes
+FROM img, flat, blobs, contents, fc, fl;
