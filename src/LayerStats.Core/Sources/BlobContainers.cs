@@ -1,0 +1,383 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using LayerStats.Core.Images;
+using LayerStats.Core.Model;
+
+namespace LayerStats.Core.Sources;
+
+/// <summary>What a lookup of a path in a container found: its length, or why it cannot be read.</summary>
+internal readonly record struct ContainerEntry(string Path, long Length, string? Problem);
+
+/// <summary>
+/// The files of an image archive, addressed by normalized relative path ("blobs/sha256/…"): a directory,
+/// a seekable tar file, or a gzipped tar file. Holds no open handles: every read opens its own stream.
+/// </summary>
+internal abstract class BlobContainer
+{
+    /// <summary>A person-readable name of the form: "directory", "tar archive", "gzipped tar archive".</summary>
+    public abstract string Kind { get; }
+
+    /// <summary>Null when the container does not hold <paramref name="path"/> (after following links).</summary>
+    public abstract ContainerEntry? Find(string path);
+
+    /// <summary>A re-openable opener for an entry that <see cref="Find"/> returned.</summary>
+    public abstract BlobOpener OpenerFor(ContainerEntry entry);
+
+    /// <summary>Reads a small document (JSON) whole; refuses it beyond <paramref name="cap"/> bytes.</summary>
+    public virtual async Task<byte[]> ReadDocumentAsync(ContainerEntry entry, long cap, CancellationToken cancellationToken)
+    {
+        CheckReadable(entry, cap);
+        var buffer = new byte[entry.Length];
+        var stream = await OpenerFor(entry)(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            await stream.ReadExactlyAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+
+        return buffer;
+    }
+
+    protected static void CheckReadable(ContainerEntry entry, long cap)
+    {
+        if (entry.Problem is not null)
+        {
+            throw new ImageFormatException(entry.Problem);
+        }
+
+        if (entry.Length > cap)
+        {
+            throw new ImageFormatException($"'{entry.Path}' is {entry.Length} bytes, more than the {cap} bytes a JSON document may have here");
+        }
+    }
+}
+
+/// <summary>Relative paths inside an archive: "./a//b/../c" → "a/c"; null when the path leaves the archive.</summary>
+internal static class ArchivePath
+{
+    public static string? Normalize(string path)
+    {
+        var parts = new List<string>();
+        foreach (string segment in path.Replace('\\', '/').Split('/'))
+        {
+            if (segment.Length == 0 || segment == ".")
+            {
+                continue;
+            }
+
+            if (segment == "..")
+            {
+                if (parts.Count == 0)
+                {
+                    return null;
+                }
+
+                parts.RemoveAt(parts.Count - 1);
+                continue;
+            }
+
+            parts.Add(segment);
+        }
+
+        return parts.Count == 0 ? null : string.Join('/', parts);
+    }
+
+    public static string Directory(string normalized)
+    {
+        int slash = normalized.LastIndexOf('/');
+        return slash < 0 ? "" : normalized[..slash];
+    }
+}
+
+/// <summary>An extracted layout or docker-save on disk.</summary>
+internal sealed class DirectoryContainer(string root) : BlobContainer
+{
+    public override string Kind => "directory";
+
+    public override ContainerEntry? Find(string path)
+    {
+        string? normalized = ArchivePath.Normalize(path);
+        if (normalized is null)
+        {
+            return null;
+        }
+
+        string full = Path.Combine(root, normalized);
+        if (!File.Exists(full))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var fs = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+            return new ContainerEntry(normalized, fs.Length, null);
+        }
+        catch (IOException ex)
+        {
+            return new ContainerEntry(normalized, 0, $"'{normalized}' cannot be read: {ex.Message}");
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            return new ContainerEntry(normalized, 0, $"'{normalized}' cannot be read: {ex.Message}");
+        }
+    }
+
+    public override BlobOpener OpenerFor(ContainerEntry entry)
+    {
+        string full = Path.Combine(root, entry.Path);
+        return _ => ValueTask.FromResult<Stream>(new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan));
+    }
+}
+
+/// <summary>Entries of a tar archive indexed once; links are followed at lookup.</summary>
+internal abstract class TarContainer : BlobContainer
+{
+    private const int MaxLinkHops = 16;
+
+    private readonly Dictionary<string, TarIndexEntry> _entries = new(StringComparer.Ordinal);
+
+    protected TarContainer(string file) => File = file;
+
+    protected string File { get; }
+
+    public override ContainerEntry? Find(string path)
+    {
+        string? normalized = ArchivePath.Normalize(path);
+        for (int hop = 0; normalized is not null && hop <= MaxLinkHops; hop++)
+        {
+            if (!_entries.TryGetValue(normalized, out var entry))
+            {
+                return null;
+            }
+
+            if (entry.LinkTarget is null)
+            {
+                return new ContainerEntry(normalized, entry.Length, entry.Problem);
+            }
+
+            normalized = entry.IsHardLink || entry.LinkTarget.StartsWith('/')
+                ? ArchivePath.Normalize(entry.LinkTarget)
+                : ArchivePath.Normalize(ArchivePath.Directory(normalized) + "/" + entry.LinkTarget);
+        }
+
+        return null;
+    }
+
+    protected TarIndexEntry? Get(string normalized) => _entries.GetValueOrDefault(normalized);
+
+    /// <summary>Records an entry; a later entry of the same name replaces an earlier one, as tar extraction does.</summary>
+    protected void Add(TarEntry entry, int ordinal, long dataOffset, string? problem)
+    {
+        string? name = ArchivePath.Normalize(entry.Name);
+        if (name is null)
+        {
+            return;
+        }
+
+        switch (entry.EntryType)
+        {
+            case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
+                _entries[name] = new TarIndexEntry(entry.Length, dataOffset, ordinal, null, false, problem);
+                break;
+            case TarEntryType.SymbolicLink:
+                _entries[name] = new TarIndexEntry(0, -1, ordinal, entry.LinkName, false, null);
+                break;
+            case TarEntryType.HardLink:
+                _entries[name] = new TarIndexEntry(0, -1, ordinal, entry.LinkName, true, null);
+                break;
+            default:
+                _entries.Remove(name);
+                break;
+        }
+    }
+
+    protected sealed record TarIndexEntry(long Length, long DataOffset, int Ordinal, string? LinkTarget, bool IsHardLink, string? Problem);
+}
+
+/// <summary>A tar file on disk: headers indexed once with a seekable stream; each blob is a bounded window over its own FileStream.</summary>
+internal sealed class SeekableTarContainer : TarContainer
+{
+    private SeekableTarContainer(string file)
+        : base(file)
+    {
+    }
+
+    public override string Kind => "tar archive";
+
+    public static async Task<SeekableTarContainer> IndexAsync(string file, CancellationToken cancellationToken)
+    {
+        var container = new SeekableTarContainer(file);
+        var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 4096, FileOptions.RandomAccess);
+        await using (fs.ConfigureAwait(false))
+        {
+            long fileLength = fs.Length;
+            var reader = new TarReader(fs, leaveOpen: true);
+            await using (reader.ConfigureAwait(false))
+            {
+                int ordinal = 0;
+                while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
+                {
+                    string? problem = null;
+                    if (entry.DataOffset >= 0 && entry.DataOffset + entry.Length > fileLength)
+                    {
+                        problem = $"the archive is truncated: entry '{entry.Name}' needs {entry.DataOffset + entry.Length - fileLength} bytes more than the file holds";
+                    }
+
+                    container.Add(entry, ordinal++, entry.DataOffset, problem);
+                    if (problem is not null)
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+
+        return container;
+    }
+
+    public override BlobOpener OpenerFor(ContainerEntry entry)
+    {
+        var index = Get(entry.Path) ?? throw new InvalidOperationException($"'{entry.Path}' is not in the archive");
+        string file = File;
+        return _ =>
+        {
+            if (index.Problem is not null)
+            {
+                throw new ImageFormatException(index.Problem);
+            }
+
+            var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+            try
+            {
+                return ValueTask.FromResult<Stream>(new BoundedReadStream(fs, index.DataOffset, index.Length));
+            }
+            catch
+            {
+                fs.Dispose();
+                throw;
+            }
+        };
+    }
+}
+
+/// <summary>
+/// A gzipped tar file, which cannot seek: indexed by decompressing once, keeping only the small JSON entries in memory;
+/// a blob is opened by decompressing again from the start and skipping to its entry (O(archive) per open).
+/// </summary>
+internal sealed class GzipTarContainer : TarContainer
+{
+    private readonly Dictionary<string, byte[]> _documents = new(StringComparer.Ordinal);
+
+    private GzipTarContainer(string file)
+        : base(file)
+    {
+    }
+
+    public override string Kind => "gzipped tar archive";
+
+    public static async Task<GzipTarContainer> IndexAsync(string file, long documentCap, CancellationToken cancellationToken)
+    {
+        var container = new GzipTarContainer(file);
+        var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        await using (fs.ConfigureAwait(false))
+        {
+            var gzip = new GZipStream(fs, CompressionMode.Decompress, leaveOpen: true);
+            await using (gzip.ConfigureAwait(false))
+            {
+                var reader = new TarReader(gzip, leaveOpen: true);
+                await using (reader.ConfigureAwait(false))
+                {
+                    int ordinal = 0;
+                    var head = new byte[512];
+                    while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
+                    {
+                        container.Add(entry, ordinal++, -1, null);
+                        string? name = ArchivePath.Normalize(entry.Name);
+                        if (name is null)
+                        {
+                            continue;
+                        }
+
+                        container._documents.Remove(name);
+                        if (entry.DataStream is null || entry.Length == 0 || entry.Length > documentCap
+                            || entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile))
+                        {
+                            continue;
+                        }
+
+                        int got = await entry.DataStream.ReadAtLeastAsync(head, (int)Math.Min(head.Length, entry.Length), throwOnEndOfStream: true, cancellationToken).ConfigureAwait(false);
+                        if (!LooksLikeJson(head.AsSpan(0, got)))
+                        {
+                            continue;
+                        }
+
+                        var doc = new byte[entry.Length];
+                        head.AsSpan(0, got).CopyTo(doc);
+                        await entry.DataStream.ReadExactlyAsync(doc.AsMemory(got), cancellationToken).ConfigureAwait(false);
+                        container._documents[name] = doc;
+                    }
+                }
+            }
+        }
+
+        return container;
+    }
+
+    public override Task<byte[]> ReadDocumentAsync(ContainerEntry entry, long cap, CancellationToken cancellationToken)
+    {
+        CheckReadable(entry, cap);
+        return _documents.TryGetValue(entry.Path, out var doc) ? Task.FromResult(doc) : base.ReadDocumentAsync(entry, cap, cancellationToken);
+    }
+
+    public override BlobOpener OpenerFor(ContainerEntry entry)
+    {
+        var index = Get(entry.Path) ?? throw new InvalidOperationException($"'{entry.Path}' is not in the archive");
+        string file = File;
+        string path = entry.Path;
+        return async cancellationToken =>
+        {
+            var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+            var gzip = new GZipStream(fs, CompressionMode.Decompress, leaveOpen: false);
+            var reader = new TarReader(gzip, leaveOpen: false);
+            try
+            {
+                for (int i = 0; ; i++)
+                {
+                    var tarEntry = await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false)
+                        ?? throw new ImageFormatException($"'{path}' is no longer in the archive (did the file change since it was indexed?)");
+                    if (i == index.Ordinal)
+                    {
+                        if (tarEntry.DataStream is null || ArchivePath.Normalize(tarEntry.Name) != path)
+                        {
+                            throw new ImageFormatException($"'{path}' is no longer in the archive (did the file change since it was indexed?)");
+                        }
+
+                        return new OwningReadStream(tarEntry.DataStream, tarEntry.Length, reader, gzip, fs);
+                    }
+                }
+            }
+            catch
+            {
+                await reader.DisposeAsync().ConfigureAwait(false);
+                await gzip.DisposeAsync().ConfigureAwait(false);
+                await fs.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        };
+    }
+
+    private static bool LooksLikeJson(ReadOnlySpan<byte> head)
+    {
+        foreach (byte b in head)
+        {
+            if (b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
+            {
+                continue;
+            }
+
+            return b is (byte)'{' or (byte)'[';
+        }
+
+        return false;
+    }
+}

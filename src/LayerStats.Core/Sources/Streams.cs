@@ -1,0 +1,181 @@
+namespace LayerStats.Core.Sources;
+
+/// <summary>A read-only window [offset, offset + length) over a seekable stream it owns (one per open blob).</summary>
+internal sealed class BoundedReadStream : Stream
+{
+    private readonly Stream _inner;
+    private readonly long _offset;
+    private readonly long _length;
+    private long _position;
+
+    public BoundedReadStream(Stream inner, long offset, long length)
+    {
+        _inner = inner;
+        _offset = offset;
+        _length = length;
+        _inner.Seek(offset, SeekOrigin.Begin);
+    }
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => true;
+
+    public override bool CanWrite => false;
+
+    public override long Length => _length;
+
+    public override long Position
+    {
+        get => _position;
+        set => Seek(value, SeekOrigin.Begin);
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        int n = Clamp(buffer.Length);
+        if (n == 0)
+        {
+            return 0;
+        }
+
+        SyncPosition();
+        int read = _inner.Read(buffer[..n]);
+        _position += read;
+        return read;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        int n = Clamp(buffer.Length);
+        if (n == 0)
+        {
+            return 0;
+        }
+
+        SyncPosition();
+        int read = await _inner.ReadAsync(buffer[..n], cancellationToken).ConfigureAwait(false);
+        _position += read;
+        return read;
+    }
+
+    public override long Seek(long offset, SeekOrigin origin)
+    {
+        long target = origin switch
+        {
+            SeekOrigin.Begin => offset,
+            SeekOrigin.Current => _position + offset,
+            SeekOrigin.End => _length + offset,
+            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
+        };
+        if (target < 0)
+        {
+            throw new IOException("cannot seek before the start of the blob");
+        }
+
+        _position = target;
+        return target;
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _inner.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await _inner.DisposeAsync().ConfigureAwait(false);
+        await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private int Clamp(int requested) => (int)Math.Min(requested, Math.Max(0, _length - _position));
+
+    private void SyncPosition()
+    {
+        long want = _offset + _position;
+        if (_inner.Position != want)
+        {
+            _inner.Position = want;
+        }
+    }
+}
+
+/// <summary>A forward-only read stream that owns the chain of streams/readers under it (gzip tar entries).</summary>
+internal sealed class OwningReadStream(Stream inner, long length, params IDisposable[] owned) : Stream
+{
+    private long _position;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => length;
+
+    public override long Position
+    {
+        get => _position;
+        set => throw new NotSupportedException();
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        int read = inner.Read(buffer);
+        _position += read;
+        return read;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        int read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        _position += read;
+        return read;
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void Flush()
+    {
+    }
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            inner.Dispose();
+            foreach (var d in owned)
+            {
+                d.Dispose();
+            }
+        }
+
+        base.Dispose(disposing);
+    }
+}
