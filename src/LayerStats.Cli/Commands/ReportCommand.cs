@@ -1,0 +1,52 @@
+using LayerStats.Reports;
+using LayerStats.Storage;
+
+namespace LayerStats.Cli.Commands;
+
+/// <summary><c>layerstats report summary|images|shared-layers|duplicates --db FILE [--format table|json|csv] [--limit N]</c></summary>
+public static class ReportCommand
+{
+    public const string Usage = """
+        usage: layerstats report REPORT --db FILE [--format table|json|csv] [--limit N]
+
+        REPORT is one of:
+          summary        the figures over all images (one row; JSON: one object)
+          images         one row per image: sizes, hidden bytes, dive's efficiency and wasted bytes
+          shared-layers  blobs used by two or more images, by bytes saved
+          duplicates     file contents stored more than once, by duplicate bytes
+        """;
+
+    public static int Run(IReadOnlyList<string> args, TextWriter stdout)
+    {
+        var a = Arguments.Parse(args, new HashSet<string> { "--db", "--format", "--limit" }, new HashSet<string>());
+        if (a.Positionals.Count != 1)
+        {
+            throw new UsageException("report takes one REPORT: " + string.Join(", ", ReportQueries.Names));
+        }
+
+        string report = a.Positionals[0];
+        if (!ReportQueries.Names.Contains(report))
+        {
+            throw new UsageException($"unknown report '{report}' (one of: {string.Join(", ", ReportQueries.Names)})");
+        }
+
+        var format = ParseFormat(a.Value("--format"));
+        int? limit = a.Int("--limit", 1, int.MaxValue);
+        using var database = LayerStatsDatabase.OpenReadOnly(a.Required("--db"));
+        var result = ReportQueries.Run(database, ReportQueries.SqlFor(report, limit));
+        ResultWriters.Write(result, format, stdout, singleObject: report == "summary");
+        return ExitCodes.Success;
+    }
+
+    internal static OutputFormat ParseFormat(string? text)
+    {
+        try
+        {
+            return ResultWriters.ParseFormat(text ?? "table");
+        }
+        catch (ArgumentException ex)
+        {
+            throw new UsageException(ex.Message);
+        }
+    }
+}

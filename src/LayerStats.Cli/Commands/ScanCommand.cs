@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using LayerStats.Core.Images;
+using LayerStats.Core.Layers;
+using LayerStats.Core.Model;
+using LayerStats.Core.Scanning;
+using LayerStats.Core.Sources;
+using LayerStats.Storage;
+
+namespace LayerStats.Cli.Commands;
+
+/// <summary><c>layerstats scan --db FILE [options] INPUT...</c></summary>
+public static class ScanCommand
+{
+    public const string Usage = """
+        usage: layerstats scan --db FILE [--jobs N] [--file-hash xxh128|sha256] [--platform os/arch[/variant]] [--quiet] INPUT...
+
+        INPUT is a docker save tarball (legacy or Docker 25+), an OCI layout directory or tarball, any of these
+        gzipped, or one of docker-archive:PATH[:ref], oci:PATH[:ref], oci-archive:PATH[:ref].
+          --db FILE         the DuckDB database to create or update
+          --jobs N          layers read at once (default: one per core)
+          --file-hash H     xxh128 (default) or sha256 (adds SHA-256 per file)
+          --platform P      keep only images of this platform (os/arch[/variant])
+          --quiet           no progress and no summary line
+        """;
+
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    {
+        var a = Arguments.Parse(args, new HashSet<string> { "--db", "--jobs", "--file-hash", "--platform" }, new HashSet<string> { "--quiet" });
+        string db = a.Required("--db");
+        if (a.Positionals.Count == 0)
+        {
+            throw new UsageException("scan needs at least one INPUT");
+        }
+
+        int jobs = a.Int("--jobs", 1, 256) ?? 0;
+        var hashing = a.Value("--file-hash") switch
+        {
+            null or "xxh128" => FileHashing.Xxh128,
+            "sha256" => FileHashing.Xxh128AndSha256,
+            var other => throw new UsageException($"--file-hash takes xxh128 or sha256, not '{other}'"),
+        };
+        Platform? platform;
+        try
+        {
+            platform = a.Value("--platform") is { } p ? Platform.Parse(p) : null;
+        }
+        catch (FormatException ex)
+        {
+            throw new UsageException(ex.Message);
+        }
+
+        bool quiet = a.Flag("--quiet");
+        var sourceOptions = new ImageSourceOptions { PlatformFilter = platform };
+        var sources = a.Positionals.Select(input => ImageSources.Open(input, sourceOptions)).ToList();
+        try
+        {
+            using var database = LayerStatsDatabase.Open(db);
+            using var store = new DuckDbScanStore(database);
+            var pipeline = new ScanPipeline(store, new ScanOptions(jobs, hashing, ToolInfo.Version));
+            var clock = Stopwatch.StartNew();
+            using var progress = !quiet && !Console.IsErrorRedirected ? new ProgressLine(pipeline.Progress, stderr) : null;
+            ScanSummary summary;
+            try
+            {
+                summary = await pipeline.RunAsync(sources, ct);
+            }
+            finally
+            {
+                progress?.Dispose();
+            }
+
+            foreach (var error in summary.Errors)
+            {
+                stderr.WriteLine($"error: {Describe(error)}");
+            }
+
+            if (!quiet)
+            {
+                stderr.WriteLine(
+                    $"scanned {summary.ImagesOk} image(s) in {clock.Elapsed.TotalSeconds:0.00} s: {summary.LayersRead} layer(s) read " +
+                    $"({ResultWritersFacade.Human(summary.BytesRead)}), {summary.LayersSkipped} already stored; " +
+                    $"{summary.ImagesFailed} image(s) failed, {summary.Errors.Count} error(s) (run {summary.RunId})");
+            }
+
+            return summary.Errors.Count > 0 ? ExitCodes.InputsFailed : ExitCodes.Success;
+        }
+        finally
+        {
+            foreach (var source in sources)
+            {
+                await source.DisposeAsync();
+            }
+        }
+    }
+
+    private static string Describe(ScanError e)
+    {
+        var parts = new List<string> { e.Source };
+        if (e.Image is not null)
+        {
+            parts.Add($"image {e.Image}");
+        }
+
+        if (e.Layer is not null && e.Message.IndexOf(e.Layer, StringComparison.Ordinal) < 0)
+        {
+            parts.Add($"layer {e.Layer}");
+        }
+
+        if (e.Path is not null)
+        {
+            parts.Add($"path '{e.Path}'");
+        }
+
+        return $"{string.Join(", ", parts)}: {e.Message}";
+    }
+
+    /// <summary>One self-overwriting progress line on a terminal: layers, bytes, rate.</summary>
+    private sealed class ProgressLine : IDisposable
+    {
+        private readonly Timer _timer;
+        private readonly TextWriter _writer;
+        private readonly ScanProgress _progress;
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly Lock _gate = new();
+        private bool _drawn;
+
+        public ProgressLine(ScanProgress progress, TextWriter writer)
+        {
+            _progress = progress;
+            _writer = writer;
+            _timer = new Timer(_ => Draw(), null, 500, 500);
+        }
+
+        public void Dispose()
+        {
+            _timer.Dispose();
+            lock (_gate)
+            {
+                if (_drawn)
+                {
+                    _writer.Write("\r\x1b[K");
+                }
+            }
+        }
+
+        private void Draw()
+        {
+            lock (_gate)
+            {
+                double seconds = Math.Max(_clock.Elapsed.TotalSeconds, 0.001);
+                long bytes = _progress.BytesRead;
+                _writer.Write($"\r\x1b[Klayers {_progress.LayersDone}/{_progress.LayersTotal}  {ResultWritersFacade.Human(bytes)}/{ResultWritersFacade.Human(_progress.BytesTotal)}  {ResultWritersFacade.Human((long)(bytes / seconds))}/s");
+                _drawn = true;
+            }
+        }
+    }
+}
