@@ -139,6 +139,9 @@ class DirSource:
         with self.open(rel) as f:
             return f.read()
 
+    def close(self):
+        pass
+
 
 def normalise_archive_name(name):
     while name.startswith("./") or name.startswith("/"):
@@ -178,6 +181,9 @@ class TarSource:
     def read(self, rel):
         with self.open(rel) as f:
             return f.read()
+
+    def close(self):
+        self._tf.close()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -241,6 +247,8 @@ def classify(tarinfo):
             # other aufs meta files (.wh..wh.plnk, .wh..wh.aufs): whiteout-prefixed, never files, no effect
             return Entry(tarinfo.name, name, "meta", tarinfo.size, go_isdir)
         hidden = base[len(WHITEOUT_PREFIX):]
+        if hidden == "":
+            return Entry(tarinfo.name, name, "meta", tarinfo.size, go_isdir)  # ".wh." names nothing
         target = f"{parent}/{hidden}" if parent else hidden
         return Entry(tarinfo.name, name, "whiteout", tarinfo.size, go_isdir, target=target)
     if tarinfo.type in REGULAR_TYPES:
@@ -498,8 +506,9 @@ def open_input(path, tmpdir, warn):
     return TarSource(path, path)
 
 
-def images_from_input(path, platform, tmpdir, warn):
+def images_from_input(path, platform, tmpdir, warn, sources):
     source = open_input(path, tmpdir, warn)
+    sources.append(source)
     if source.exists("index.json"):
         return images_from_oci(source, platform, warn)
     if source.exists("manifest.json"):
@@ -511,28 +520,38 @@ def load_images(inputs, platform, warn):
     """All distinct images of all inputs, layers read and every digest verified."""
     images = {}
     layer_cache = {}
+    sources = []
     with tempfile.TemporaryDirectory(prefix="layerstats-ref-") as tmpdir:
-        for path in inputs:
-            for img in images_from_input(path, platform, tmpdir, warn):
-                if img.image_id in images:
-                    continue  # the same image reached twice is one image
-                for j, ref in enumerate(img.layer_refs):
-                    label = f"{img.label} layer[{j}] {ref.path}"
-                    data = layer_cache.get(ref.cache_key)
-                    if data is None:
-                        with ref.source.open(ref.path) as f:
-                            data = read_layer(f, label)
-                        layer_cache[ref.cache_key] = data
-                    if ref.declared_digest is not None and data.blob_digest != ref.declared_digest:
-                        raise RefError(f"{label}: blob hashes to {data.blob_digest}, manifest says {ref.declared_digest}")
-                    if ref.declared_size is not None and data.blob_size != ref.declared_size:
-                        raise RefError(f"{label}: blob is {data.blob_size} bytes, manifest says {ref.declared_size}")
-                    if data.diff_id != ref.expected_diff_id:
-                        raise RefError(f"{label}: uncompressed tar hashes to {data.diff_id}, "
-                                       f"config diff_id is {ref.expected_diff_id}")
-                    img.layers.append(data)
-                images[img.image_id] = img
+        try:
+            _load(inputs, platform, warn, tmpdir, sources, images, layer_cache)
+        finally:
+            for source in sources:
+                source.close()
     return [images[k] for k in sorted(images)]
+
+
+def _load(inputs, platform, warn, tmpdir, sources, images, layer_cache):
+    """Reads every input; for each new image, reads (or reuses) its layers and checks every digest."""
+    for path in inputs:
+        for img in images_from_input(path, platform, tmpdir, warn, sources):
+            if img.image_id in images:
+                continue  # the same image reached twice is one image
+            for j, ref in enumerate(img.layer_refs):
+                label = f"{img.label} layer[{j}] {ref.path}"
+                data = layer_cache.get(ref.cache_key)
+                if data is None:
+                    with ref.source.open(ref.path) as f:
+                        data = read_layer(f, label)
+                    layer_cache[ref.cache_key] = data
+                if ref.declared_digest is not None and data.blob_digest != ref.declared_digest:
+                    raise RefError(f"{label}: blob hashes to {data.blob_digest}, manifest says {ref.declared_digest}")
+                if ref.declared_size is not None and data.blob_size != ref.declared_size:
+                    raise RefError(f"{label}: blob is {data.blob_size} bytes, manifest says {ref.declared_size}")
+                if data.diff_id != ref.expected_diff_id:
+                    raise RefError(f"{label}: uncompressed tar hashes to {data.diff_id}, "
+                                   f"config diff_id is {ref.expected_diff_id}")
+                img.layers.append(data)
+            images[img.image_id] = img
 
 
 # ----------------------------------------------------------------------------------------------
@@ -540,29 +559,45 @@ def load_images(inputs, platform, warn):
 
 
 def ancestors(path):
-    """'a/b/c' -> ['a', 'a/b'] (the root, '', is handled separately)."""
+    """'a/b/c' -> ['', 'a', 'a/b']: the root ('') and every directory above the path."""
     parts = path.split("/")
-    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+    return [""] + ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
-def is_under(path, directory):
-    return directory == "" or path.startswith(directory + "/")
+@dataclass
+class HidingIndex:
+    """What one layer does to the layers below it, as sets of normalised paths."""
+    present: set        # non-whiteout entries of any type (file, dir, symlink, hardlink, device, ...)
+    non_dirs: set       # non-whiteout entries that are not directories
+    whiteouts: set      # paths deleted by a .wh.<name> entry
+    opaque_dirs: set    # directories holding a .wh..wh..opq entry ('' = the root)
+
+
+def hiding_index(layer):
+    idx = HidingIndex(set(), set(), set(), set())
+    for e in layer.entries:
+        if e.kind in ("file", "dir", "other") and e.name != "":
+            idx.present.add(e.name)
+            if e.kind != "dir":
+                idx.non_dirs.add(e.name)
+        elif e.kind == "whiteout":
+            idx.whiteouts.add(e.target)
+        elif e.kind == "opaque":
+            idx.opaque_dirs.add(e.target)
+    return idx
 
 
 def hidden_by_layer(path, later):
-    """Does layer `later` (a LayerData) hide the lower file at `path`? The four rules of DESIGN.md section 3."""
-    anc = ancestors(path)
-    for e in later.entries:
-        if e.name == "":
-            continue  # the root directory's own entry
-        if e.kind in ("file", "dir", "other") and e.name == path:
-            return True   # (a) replaced at the same path by any non-whiteout entry (a directory included)
-        if e.kind == "whiteout" and (e.target == path or is_under(path, e.target)):
-            return True   # (b) whiteout of the path or of an ancestor
-        if e.kind == "opaque" and is_under(path, e.target):
-            return True   # (c) opaque whiteout in an ancestor directory
-        if e.kind in ("file", "other") and e.name in anc:
-            return True   # (d) an ancestor directory replaced by a non-directory
+    """Does a later layer (its HidingIndex) hide the lower file at `path`? The four rules of DESIGN.md section 3."""
+    above = ancestors(path)
+    if path in later.present:
+        return True   # (a) replaced at the same path by any non-whiteout entry (a directory included)
+    if path in later.whiteouts or any(a in later.whiteouts for a in above):
+        return True   # (b) whiteout of the path or of an ancestor
+    if any(a in later.opaque_dirs for a in above):
+        return True   # (c) opaque whiteout in an ancestor directory (the root included)
+    if any(a in later.non_dirs for a in above):
+        return True   # (d) an ancestor directory replaced by a non-directory
     return False
 
 
@@ -570,11 +605,13 @@ def hidden_files(image):
     """Returns [(layer index, path, size)] of the regular files shipped but hidden in the final filesystem."""
     result = []
     layers = image.layers
+    indexes = [hiding_index(layer) for layer in layers]
     for k, layer in enumerate(layers):
         for e in layer.entries:
             if e.kind != "file":
                 continue
-            if any(hidden_by_layer(e.name, layers[k2]) for k2 in range(k + 1, len(layers))):
+            # each file once; only strictly later layers count (same-layer later entries do not)
+            if any(hidden_by_layer(e.name, indexes[k2]) for k2 in range(k + 1, len(layers))):
                 result.append((k, e.name, e.size))
     return result
 
