@@ -12,7 +12,7 @@ namespace LayerStats.Cli.Commands;
 public static class ScanCommand
 {
     public const string Usage = """
-        usage: layerstats scan --db FILE [--jobs N] [--file-hash xxh128|sha256] [--platform os/arch[/variant]] [--quiet] INPUT...
+        usage: layerstats scan --db FILE [--jobs N] [--file-hash xxh128|sha256] [--platform os/arch[/variant]] [--summary] [--quiet] INPUT...
 
         INPUT is a docker save tarball (legacy or Docker 25+), an OCI layout directory or tarball, any of these
         gzipped, or one of docker-archive:PATH[:ref], oci:PATH[:ref], oci-archive:PATH[:ref].
@@ -20,12 +20,13 @@ public static class ScanCommand
           --jobs N          layers read at once (default: one per core)
           --file-hash H     xxh128 (default) or sha256 (adds SHA-256 per file)
           --platform P      keep only images of this platform (os/arch[/variant])
-          --quiet           no progress and no summary line
+          --summary         print the summary report (as 'report summary' does) when the scan is done
+          --quiet           no progress and no closing line on stderr
         """;
 
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
-        var a = Arguments.Parse(args, new HashSet<string> { "--db", "--jobs", "--file-hash", "--platform" }, new HashSet<string> { "--quiet" });
+        var a = Arguments.Parse(args, new HashSet<string> { "--db", "--jobs", "--file-hash", "--platform" }, new HashSet<string> { "--quiet", "--summary" });
         string db = a.Required("--db");
         if (a.Positionals.Count == 0)
         {
@@ -80,6 +81,12 @@ public static class ScanCommand
                     $"scanned {summary.ImagesOk} image(s) in {clock.Elapsed.TotalSeconds:0.00} s: {summary.LayersRead} layer(s) read " +
                     $"({ResultWritersFacade.Human(summary.BytesRead)}), {summary.LayersSkipped} already stored; " +
                     $"{summary.ImagesFailed} image(s) failed, {summary.Errors.Count} error(s) (run {summary.RunId})");
+            }
+
+            if (a.Flag("--summary"))
+            {
+                var result = ReportQueries.Run(database, ReportQueries.SqlFor("summary"));
+                LayerStats.Reports.ResultWriters.Write(result, LayerStats.Reports.OutputFormat.Table, stdout, singleObject: true);
             }
 
             return summary.Errors.Count > 0 ? ExitCodes.InputsFailed : ExitCodes.Success;
