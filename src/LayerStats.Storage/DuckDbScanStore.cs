@@ -127,7 +127,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 id, image.ManifestDigest?.ToString(), image.ManifestMediaType, image.ConfigDigest.ToString(),
                 config.Platform.Os, config.Platform.Architecture, config.Platform.Variant, config.Created,
                 image.Layers.Count, record.CompressedBytes, record.UncompressedBytes, f.HiddenBytes, f.HiddenFiles,
-                f.Efficiency, f.WastedBytes, f.UserWastedPercent, f.DiveSizeBytes, f.DiveUserSizeBytes, runId, runId))
+                f.Efficiency, f.WastedBytes, double.IsFinite(f.UserWastedPercent) ? f.UserWastedPercent : null, f.DiveSizeBytes, f.DiveUserSizeBytes, runId, runId))
             {
                 insert.ExecuteNonQuery();
             }

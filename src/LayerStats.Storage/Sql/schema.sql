@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS images (
     hidden_files             BIGINT NOT NULL,
     dive_efficiency          DOUBLE NOT NULL,      -- dive's efficiency
     dive_wasted_bytes        BIGINT NOT NULL,      -- dive's wastedBytes
-    dive_user_wasted_percent DOUBLE NOT NULL,      -- dive's wastedUserPercent (a ratio, as dive computes it)
+    dive_user_wasted_percent DOUBLE,               -- dive's wastedUserPercent (a ratio, as dive computes it); NULL when the user layers hold nothing
     dive_size_bytes          BIGINT NOT NULL,
     dive_user_size_bytes     BIGINT NOT NULL,
     first_run_id             INTEGER NOT NULL,

@@ -11,7 +11,7 @@ namespace LayerStats.Tests.Analysis;
 /// </summary>
 internal static class DiveTestImage
 {
-    public const string Path = "/work/shared/fixtures/dive/test-docker-image.tar";
+    public static string Path => TestPaths.DiveImage;
 
     private static readonly Lazy<IReadOnlyList<IReadOnlyList<AnalysisEntry>>> s_layers = new(Load);
 

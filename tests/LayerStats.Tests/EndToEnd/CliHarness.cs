@@ -17,35 +17,6 @@ public sealed class CliHarness : IDisposable
 
     public string Dir => _dir.Path;
 
-    public static string SharedFixture(params string[] parts)
-    {
-        // tests run from tests/LayerStats.Tests/bin/<cfg>/net10.0; shared/ sits beside the checkout.
-        string? dir = AppContext.BaseDirectory;
-        while (dir is not null && !File.Exists(Path.Combine(dir, "LayerStats.sln")))
-        {
-            dir = Path.GetDirectoryName(dir);
-        }
-
-        if (dir is null)
-        {
-            throw new DirectoryNotFoundException("cannot find the checkout (LayerStats.sln) above " + AppContext.BaseDirectory);
-        }
-
-        string path = Path.Combine([Path.GetDirectoryName(dir)!, "shared", .. parts]);
-        return File.Exists(path) || Directory.Exists(path) ? path : throw new FileNotFoundException($"shared fixture missing: {path}");
-    }
-
-    public static string RepoPath(params string[] parts)
-    {
-        string? dir = AppContext.BaseDirectory;
-        while (dir is not null && !File.Exists(Path.Combine(dir, "LayerStats.sln")))
-        {
-            dir = Path.GetDirectoryName(dir);
-        }
-
-        return Path.Combine([dir ?? throw new DirectoryNotFoundException("no checkout"), .. parts]);
-    }
-
     public (int Exit, string Stdout, string Stderr) Run(params string[] args)
     {
         var stdout = new StringWriter();

@@ -3,7 +3,7 @@ namespace LayerStats.Tests.EndToEnd;
 /// <summary>dive's own test image (a legacy docker save, 14 layers), scanned end to end through the CLI.</summary>
 public sealed class DiveImageTests
 {
-    private static readonly string Archive = CliHarness.SharedFixture("fixtures", "dive", "test-docker-image.tar");
+    private static readonly string Archive = TestPaths.DiveImage;
 
     [Fact]
     public void Scan_gives_dives_published_figures_and_the_file_figures()
