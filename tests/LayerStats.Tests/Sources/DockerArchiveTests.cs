@@ -223,7 +223,7 @@ public sealed class DockerArchiveTests
     [Fact]
     public async Task Real_dive_test_image_lists_fourteen_layers_whose_bytes_hash_to_their_diff_ids()
     {
-        const string path = "/work/shared/fixtures/dive/test-docker-image.tar";
+        string path = TestPaths.DiveImage;
         var (manifestJson, configBytes) = ReadEntries(path);
         using var manifest = JsonDocument.Parse(manifestJson);
         var entry = manifest.RootElement[0];
