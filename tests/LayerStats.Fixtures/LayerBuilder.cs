@@ -166,7 +166,9 @@ public sealed class LayerBuilder
 
     /// <summary>
     /// A sparse file of <paramref name="logicalSize"/> bytes whose data are <paramref name="segments"/> (ascending,
-    /// non-overlapping), zeros elsewhere, with hand-written headers in the given <paramref name="format"/>.
+    /// non-overlapping), zeros elsewhere, with hand-written headers in the given <paramref name="format"/>. The stored data
+    /// are the segments concatenated (as the formats define and Go's and Python's readers read them); GNU tar's own
+    /// reader also needs every segment but the last to be a multiple of 512 bytes, which is what GNU tar writes.
     /// </summary>
     public LayerBuilder SparseFile(string path, long logicalSize, IEnumerable<(long Offset, byte[] Bytes)> segments, SparseFormat format)
     {
