@@ -2,5 +2,18 @@ namespace LayerStats.Fixtures;
 
 public static class Program
 {
-    public static int Main(string[] args) => args.Length == 0 ? 0 : 2;
+    public static int Main(string[] args)
+    {
+        if (args.Length == 2 && args[0] == "samples")
+        {
+            var written = Samples.Write(args[1]);
+            foreach (var path in written)
+            {
+                Console.WriteLine(path);
+            }
+            return 0;
+        }
+        Console.Error.WriteLine("usage: LayerStats.Fixtures samples <output-dir>");
+        return 2;
+    }
 }
