@@ -254,8 +254,45 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             }
             catch (Exception ex) when (!ct.IsCancellationRequested)
             {
-                await writer.WriteAsync(new LayerFailed(work, ex), ct);
+                await writer.WriteAsync(new LayerFailed(work, ex, await CheckDigestAsync(work.Layer, ct)), ct);
             }
+        }
+    }
+
+    /// <summary>
+    /// After a read failed: does the blob match its digest at all? A corrupt blob is then reported as such,
+    /// which says more than the decompressor's complaint. Null when it matches or cannot be read.
+    /// </summary>
+    private static async Task<string?> CheckDigestAsync(ILayer layer, CancellationToken ct)
+    {
+        try
+        {
+            await using var blob = await layer.OpenCompressedAsync(ct);
+            using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            var buffer = ArrayPool<byte>.Shared.Rent(1 << 16);
+            long length = 0;
+            try
+            {
+                int n;
+                while ((n = await blob.ReadAsync(buffer, ct)) > 0)
+                {
+                    sha.AppendData(buffer, 0, n);
+                    length += n;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
+            var actual = Digest.Sha256(sha.GetHashAndReset());
+            return actual != layer.Digest
+                ? $"blob digest mismatch: the manifest states {layer.Digest}, the bytes hash to {actual} ({length} bytes)"
+                : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException)
+        {
+            return null;
         }
     }
 
@@ -293,7 +330,8 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
                 }
 
                 string? path = failed.Error is LayerFormatException lfe ? lfe.EntryPath : null;
-                FailLayer(failed.Work, state, Describe(failed.Error), path);
+                string reason = failed.DigestProblem is null ? Describe(failed.Error) : $"{failed.DigestProblem} (reading it failed: {Describe(failed.Error)})";
+                FailLayer(failed.Work, state, reason, path);
                 break;
         }
     }
@@ -502,7 +540,8 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
 
     private sealed record LayerFinished(LayerWork Work, LayerReadResult Result) : WriterMessage(Work);
 
-    private sealed record LayerFailed(LayerWork Work, Exception Error) : WriterMessage(Work);
+    /// <summary>A layer that could not be read; <paramref name="DigestProblem"/> says when its bytes do not match its digest either.</summary>
+    private sealed record LayerFailed(LayerWork Work, Exception Error, string? DigestProblem) : WriterMessage(Work);
 
     /// <summary>Hands a worker's entry batches to the writer: copied into pooled arrays the writer returns.</summary>
     private sealed class WriterSink(LayerWork work, ChannelWriter<WriterMessage> writer) : IFileEntrySink
