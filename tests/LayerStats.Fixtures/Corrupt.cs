@@ -12,7 +12,11 @@ public static class Corrupt
     /// <summary>Not JSON: an object that is cut off.</summary>
     public static readonly byte[] GarbageJson = "{\"schemaVersion\": 2, \"manifests\": [ {\"digest\": "u8.ToArray();
 
-    /// <summary>The blob stored under <paramref name="digest"/> gets one byte inverted; the manifest still names the old digest.</summary>
+    /// <summary>
+    /// The blob stored under <paramref name="digest"/> gets one byte inverted; the manifest still names the old digest.
+    /// Affects the writers that store blobs (Docker 25, OCI); the legacy writer writes layer.tar from the uncompressed
+    /// stream, so there use <see cref="FlipByteInTar"/> after writing.
+    /// </summary>
     public static BuiltImage FlipBlobByte(BuiltImage image, string digest, int offset = 0)
     {
         var blobs = new SortedDictionary<string, byte[]>(image.Blobs.ToDictionary(), StringComparer.Ordinal);
