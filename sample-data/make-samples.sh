@@ -4,4 +4,4 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-dotnet run --project "$root/tests/LayerStats.Fixtures" -c Release -- samples "$here"
+dotnet run --project "$root/tests/LayerStats.Fixtures" -c Release -- samples "$here/images"

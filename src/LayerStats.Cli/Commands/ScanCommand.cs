@@ -75,6 +75,11 @@ public static class ScanCommand
                 stderr.WriteLine($"error: {Describe(error)}");
             }
 
+            if (platform is not null && summary.ImagesOk + summary.ImagesFailed == 0)
+            {
+                stderr.WriteLine($"warning: no image in the inputs is for platform {platform}");
+            }
+
             if (!quiet)
             {
                 stderr.WriteLine(

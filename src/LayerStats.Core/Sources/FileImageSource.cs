@@ -40,11 +40,7 @@ internal sealed class FileImageSource(SourceInput input, ImageSourceOptions opti
         }
 
         var images = Resolve(found, context);
-        if (images.Count == 0 && options.PlatformFilter is { } filter && context.SkippedPlatforms.Count > 0)
-        {
-            context.Error($"no image for platform {filter} in '{input.Path}' (it holds {string.Join(", ", context.SkippedPlatforms)})", path: input.Path);
-        }
-
+        // An input without the platform asked for is not an error: a fleet scan filters many inputs at once.
         return new SourceListing(images, context.Errors);
     }
 

@@ -16,23 +16,12 @@ internal sealed class ReadContext(BlobContainer container, string source, ImageS
 
     public List<ScanError> Errors { get; } = [];
 
-    /// <summary>Platforms of images that <see cref="ImageSourceOptions.PlatformFilter"/> left out.</summary>
-    public SortedSet<string> SkippedPlatforms { get; } = new(StringComparer.Ordinal);
-
     public void Error(string message, string? image = null, string? layer = null, string? path = null) =>
         Errors.Add(new ScanError(source, message, image, layer, path));
 
-    /// <summary>False (and remembered) when the filter leaves this platform out.</summary>
-    public bool KeepPlatform(Platform? platform)
-    {
-        if (options.PlatformFilter is not { } filter || filter.Matches(platform))
-        {
-            return true;
-        }
-
-        SkippedPlatforms.Add(platform?.ToString() ?? "unknown");
-        return false;
-    }
+    /// <summary>False when the filter leaves this platform out.</summary>
+    public bool KeepPlatform(Platform? platform) =>
+        options.PlatformFilter is not { } filter || filter.Matches(platform);
 
     public static string BlobPath(Digest digest) => $"blobs/{digest.Algorithm}/{digest.Hex}";
 

@@ -14,7 +14,7 @@ public sealed class SampleSetTests
         {
             if (File.Exists(Path.Combine(dir.FullName, "LayerStats.sln")))
             {
-                return Path.Combine(dir.FullName, "sample-data");
+                return Path.Combine(dir.FullName, "sample-data", "images");
             }
         }
         throw new InvalidOperationException("LayerStats.sln not found above " + AppContext.BaseDirectory);

@@ -152,8 +152,7 @@ public sealed class DockerArchiveTests
         Assert.Equal("arm64", Assert.Single(arm64.Images).Reference.Tag);
         Assert.Empty(arm64.Errors);
         Assert.Empty(s390.Images);
-        Assert.Contains("no image for platform linux/s390x", Assert.Single(s390.Errors).Message);
-        Assert.Contains("linux/amd64, linux/arm64/v8", s390.Errors[0].Message);
+        Assert.Empty(s390.Errors);
     }
 
     [Fact]

@@ -67,7 +67,7 @@ public sealed class OciLayoutTests
         Assert.Equal(arm.ManifestDigest, Assert.Single(armOnly.Images).Image.Id.ToString());
         Assert.Equal(Arm64, armOnly.Images[0].Image.Config.Platform);
         Assert.Empty(armV7.Images);
-        Assert.Contains("no image for platform linux/arm64/v7", Assert.Single(armV7.Errors).Message);
+        Assert.Empty(armV7.Errors);
         foreach (var r in all.Images)
         {
             await ImageChecks.AssertLayersReadableAsync(r.Image);
