@@ -23,7 +23,7 @@ internal sealed class PaxHeader
     public bool SparseMapSeen;    // 0.0 offset/numbytes records or a 0.1 map
     public readonly List<long> SparseMap = []; // flattened offset,length pairs
 
-    public bool IsSparse => SparseMajor >= 0 || SparseMinor >= 0 || SparseMapSeen;
+    public bool IsSparse => SparseMajor >= 0 || SparseMinor >= 0 || SparseMapSeen || SparseNumBlocks is not null || SparseSize is not null || SparseRealSize is not null;
 
     public void Reset()
     {

@@ -371,7 +371,7 @@ internal sealed class TarWalker : IDisposable
             long mapBytes = await ReadSparseMap1x0Async(map, dataSize, path, ct).ConfigureAwait(false);
             physical = dataSize - mapBytes;
         }
-        else if ((_pax.SparseMajor is -1 or 0 && _pax.SparseMinor is -1 or 0 or 1) && _pax.SparseMapSeen)
+        else if (_pax.SparseMajor is -1 or 0 && _pax.SparseMinor is -1 or 0 or 1)
         {
             logical = _pax.SparseSize ?? _pax.SparseRealSize
                 ?? throw new LayerFormatException("malformed sparse PAX 0.x header: no GNU.sparse.size", path);
