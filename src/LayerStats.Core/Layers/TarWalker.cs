@@ -199,6 +199,11 @@ internal sealed class TarWalker : IDisposable
             _ => null,
         };
 
+        if (type == (byte)'S' && hdr.SparseExtended)
+        {
+            await ReadGnuSparseExtensionsAsync(path, ct).ConfigureAwait(false); // they precede the data, whatever the entry turns out to be
+        }
+
         bool sparse = type == (byte)'S' || (_pax.IsSparse && kind == EntryKind.File);
         if (EntryPaths.WhiteoutKind(path) is { } whiteout)
         {
@@ -342,24 +347,7 @@ internal sealed class TarWalker : IDisposable
         long physical = dataSize;
         if (hdr.TypeFlag == (byte)'S')
         {
-            // Old GNU: map in the header, then in 512-byte extension blocks of 21 entries each.
-            bool extended = hdr.SparseExtended;
-            while (extended)
-            {
-                if (await _in.EnsureAsync(Block, ct).ConfigureAwait(false) < Block)
-                {
-                    throw new LayerFormatException("truncated tar: the stream ends inside a GNU sparse extension header", path);
-                }
-
-                extended = TarHeader.ParseSparseEntries(_in.Span[..Block], 21, _gnuSparse, path);
-                _in.Advance(Block);
-                if (_gnuSparse.Count > MaxSparseMapSize / 8)
-                {
-                    throw new LayerFormatException("malformed GNU sparse header: sparse map too large", path);
-                }
-            }
-
-            map = _gnuSparse;
+            map = _gnuSparse; // header entries and extension blocks, read by EntryAsync
             logical = hdr.RealSize;
         }
         else if (_pax.SparseMajor == 1 && _pax.SparseMinor == 0)
@@ -422,6 +410,26 @@ internal sealed class TarWalker : IDisposable
         HashZeros(logical - pos);
         await SkipPaddingAsync(physical, ct).ConfigureAwait(false);
         return logical;
+    }
+
+    /// <summary>Old GNU sparse: the map goes on in 512-byte extension blocks of 21 entries each, after the header.</summary>
+    private async ValueTask ReadGnuSparseExtensionsAsync(string path, CancellationToken ct)
+    {
+        bool extended = true;
+        while (extended)
+        {
+            if (await _in.EnsureAsync(Block, ct).ConfigureAwait(false) < Block)
+            {
+                throw new LayerFormatException("truncated tar: the stream ends inside a GNU sparse extension header", path);
+            }
+
+            extended = TarHeader.ParseSparseEntries(_in.Span[..Block], 21, _gnuSparse, path);
+            _in.Advance(Block);
+            if (_gnuSparse.Count > MaxSparseMapSize / 8)
+            {
+                throw new LayerFormatException("malformed GNU sparse header: sparse map too large", path);
+            }
+        }
     }
 
     /// <summary>PAX 1.0: the map is decimal text at the start of the data (count, then offset/length pairs, one a line),

@@ -161,6 +161,16 @@ public sealed class LayerReaderSparseTests
         Assert.Equal(XxHash128.HashToUInt128([4, 2]), entries[1].Xxh128);
     }
 
+    [Theory]
+    [InlineData("gnu")]
+    [InlineData("1.0")]
+    public async Task A_sparse_whiteout_is_skipped_whole(string variant)
+    {
+        byte[] tar = Concat(Build(variant, "a/.wh.sparse", Fragments(30), Logical), Header("next", '0', 1), Padded([1]), EndOfArchive);
+        var (_, entries, _) = await ReadAsync(tar);
+        Assert.Equal([("a/.wh.sparse", EntryKind.Whiteout, 0L), ("next", EntryKind.File, 1L)], entries.Select(e => (e.Path, e.Kind, e.Size)));
+    }
+
     [Fact]
     public async Task An_unknown_sparse_version_is_refused_with_sparse_in_the_message()
     {
