@@ -115,7 +115,7 @@ public sealed class LayerStatsDatabase : IDisposable
     private static void Configure(DuckDBConnection connection, DatabaseOptions options)
     {
         Execute(connection, $"SET memory_limit = '{options.MemoryLimitMegabytes}MB'");
-        Execute(connection, $"SET threads = {options.Threads}");
+        Execute(connection, $"SET threads = {options.EffectiveThreads}");
         Execute(connection, "SET preserve_insertion_order = false");
     }
 
@@ -165,4 +165,7 @@ public sealed class LayerStatsDatabase : IDisposable
 }
 
 /// <summary>DuckDB settings chosen deliberately: bounded memory, one thread per core by default.</summary>
-public sealed record DatabaseOptions(int MemoryLimitMegabytes = 512, int Threads = 2);
+public sealed record DatabaseOptions(int MemoryLimitMegabytes = 512, int Threads = 0)
+{
+    public int EffectiveThreads => Threads > 0 ? Threads : Environment.ProcessorCount;
+}
