@@ -21,23 +21,18 @@ public sealed class KilledScanTests
         long expectedFiles = reference.Scalar("SELECT count(*) FROM files");
 
         using var killed = new CliHarness();
-        var clock = Stopwatch.StartNew();
-        var full = RunChild(killed.Database, inputs, killAfter: null);
-        Assert.Equal(0, full.ExitCode);
-        TimeSpan duration = clock.Elapsed;
-        File.Delete(killed.Database);
-        File.Delete(killed.Database + ".wal");
 
-        // Kill at fractions of the uninterrupted run time: during start-up, listing, layer loads and image commits.
+        // Kill while the child is writing: as soon as its write-ahead log has grown past a threshold (so the kill
+        // lands inside layer loads and image commits, whatever the machine's speed). Each rerun has less left to do.
         int kills = 0;
-        foreach (double fraction in new[] { 0.35, 0.5, 0.6, 0.7, 0.8, 0.9 })
+        foreach (long walBytes in new long[] { 1, 16 << 10, 128 << 10, 512 << 10, 1 << 20, 2 << 20 })
         {
-            var run = RunChild(killed.Database, inputs, killAfter: duration * fraction);
+            var run = RunChild(killed.Database, inputs, killWhenWalExceeds: walBytes);
             kills += run.Killed ? 1 : 0;
         }
 
         Assert.True(kills >= 3, $"only {kills} of the runs were killed before they finished; the data set is too small");
-        var final = RunChild(killed.Database, inputs, killAfter: null);
+        var final = RunChild(killed.Database, inputs, killWhenWalExceeds: null);
         Assert.Equal(0, final.ExitCode);
 
         Assert.Equal(expected, killed.Summary());
@@ -51,13 +46,13 @@ public sealed class KilledScanTests
     private static string[] WriteImages(string dir)
     {
         // 12 images over a shared base: enough rows that a scan takes long enough to be killed mid-way.
-        var baseLayer = BuiltLayer.From(Tree("base", files: 3000, size: 600), LayerCompression.Gzip);
+        var baseLayer = BuiltLayer.From(Tree("base", files: 4000, size: 600), LayerCompression.Gzip);
         var inputs = new List<string>();
         for (int i = 0; i < 12; i++)
         {
             var image = new ImageBuilder()
                 .Layer(baseLayer, "ADD rootfs")
-                .Layer(Tree("app" + i, files: 1500, size: 900), i % 2 == 0 ? LayerCompression.Gzip : LayerCompression.Zstd, "COPY app")
+                .Layer(Tree("app" + i, files: 2000, size: 900), i % 2 == 0 ? LayerCompression.Gzip : LayerCompression.Zstd, "COPY app")
                 .Build()
                 .Tagged($"app{i}:1");
             string path = Path.Combine(dir, $"app{i}.tar");
@@ -87,7 +82,7 @@ public sealed class KilledScanTests
         return layer;
     }
 
-    private static (int ExitCode, bool Killed) RunChild(string database, string[] inputs, TimeSpan? killAfter)
+    private static (int ExitCode, bool Killed) RunChild(string database, string[] inputs, long? killWhenWalExceeds)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(typeof(LayerStats.Cli.Program).Assembly.Location);
@@ -100,10 +95,19 @@ public sealed class KilledScanTests
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         bool killed = false;
-        if (killAfter is { } delay && !process.WaitForExit(delay))
+        if (killWhenWalExceeds is { } threshold)
         {
-            process.Kill(entireProcessTree: true); // SIGKILL: no chance to clean up
-            killed = true;
+            var wal = new FileInfo(database + ".wal");
+            while (!process.WaitForExit(2))
+            {
+                wal.Refresh();
+                if (wal.Exists && wal.Length >= threshold)
+                {
+                    process.Kill(entireProcessTree: true); // SIGKILL: no chance to clean up
+                    killed = true;
+                    break;
+                }
+            }
         }
 
         process.WaitForExit();
