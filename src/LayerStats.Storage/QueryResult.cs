@@ -35,7 +35,7 @@ public static class ReportQueries
             var row = new object?[reader.FieldCount];
             for (int i = 0; i < row.Length; i++)
             {
-                row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+                row[i] = reader.IsDBNull(i) ? null : Materialize(reader.GetValue(i));
             }
 
             rows.Add(row);
@@ -44,11 +44,20 @@ public static class ReportQueries
         return new QueryResult(columns, rows);
     }
 
-    /// <summary>True when <paramref name="sql"/> is a single read-only statement (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, PRAGMA show/table_info, EXPLAIN).</summary>
-    public static bool LooksReadOnly(string sql)
+    /// <summary>BLOBs come back as streams over the result's memory, valid only while the reader is: copied here.</summary>
+    private static object Materialize(object value)
     {
-        string first = sql.TrimStart().Split((char[])[' ', '\n', '\r', '\t', '('], 2)[0].ToUpperInvariant();
-        return first is "SELECT" or "WITH" or "FROM" or "DESCRIBE" or "SHOW" or "SUMMARIZE" or "EXPLAIN" or "VALUES" or "TABLE";
+        if (value is not Stream stream)
+        {
+            return value;
+        }
+
+        using (stream)
+        {
+            using var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            return copy.ToArray();
+        }
     }
 }
 
