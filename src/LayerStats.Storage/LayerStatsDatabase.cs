@@ -11,6 +11,9 @@ public sealed class LayerStatsDatabase : IDisposable
 {
     public const int SchemaVersion = 1;
 
+    /// <summary>The view definitions, in order: the figures (views.sql), then what the reports read (report_views.sql).</summary>
+    private static readonly string[] ViewFiles = ["views.sql", "report_views.sql"];
+
     private LayerStatsDatabase(DuckDBConnection connection, string path, bool readOnly)
     {
         Connection = connection;
@@ -137,7 +140,10 @@ public sealed class LayerStatsDatabase : IDisposable
                 throw new InvalidOperationException($"the database has schema version {version}; this layerstats writes version {SchemaVersion}");
             }
 
-            Execute(connection, ReadEmbeddedSql("views.sql"));
+            foreach (string views in ViewFiles)
+            {
+                Execute(connection, ReadEmbeddedSql(views));
+            }
             tx.Commit();
         }
     }

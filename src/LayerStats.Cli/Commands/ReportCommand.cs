@@ -14,6 +14,7 @@ public static class ReportCommand
           images         one row per image: sizes, hidden bytes, dive's efficiency and wasted bytes
           shared-layers  blobs used by two or more images, by bytes saved
           duplicates     file contents stored more than once, by duplicate bytes
+          shared-bases   the shared base layer sequences (branch points of the prefix tree) and their images
         """;
 
     public static int Run(IReadOnlyList<string> args, TextWriter stdout)

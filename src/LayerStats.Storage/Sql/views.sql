@@ -116,3 +116,36 @@ SELECT
   CAST(fc.file_duplicate_across_layers_bytes AS BIGINT) AS file_duplicate_across_layers_bytes,
   CAST(img.hidden_bytes AS BIGINT) AS hidden_bytes
 FROM img, flat, blobs, contents, fc, fl;
+
+-- Shared bases (DESIGN.md §3): the layer sequences as a prefix tree over images. A node (a prefix of
+-- layers) that >= 2 images start with is a shared base; reported are the branch points: the longest
+-- prefixes where the set of images sharing them changes (no one-layer-longer prefix is shared by all of them).
+CREATE OR REPLACE VIEW image_prefixes AS
+SELECT a.image_id, a.position + 1 AS depth,
+       list(b.digest ORDER BY b.position) AS prefix,
+       sum(l.size) AS prefix_bytes
+FROM image_layers a
+JOIN image_layers b ON b.image_id = a.image_id AND b.position <= a.position
+JOIN layers l ON l.digest = b.digest
+GROUP BY a.image_id, a.position;
+
+CREATE OR REPLACE VIEW prefix_nodes AS
+SELECT md5(array_to_string(prefix, ',')) AS node, depth, any_value(prefix) AS prefix,
+       any_value(prefix_bytes) AS prefix_bytes,
+       count(DISTINCT image_id) AS images,
+       list(DISTINCT image_id ORDER BY image_id) AS image_ids,
+       md5(array_to_string(any_value(prefix)[1:depth - 1], ',')) AS parent
+FROM image_prefixes
+GROUP BY md5(array_to_string(prefix, ',')), depth;
+
+CREATE OR REPLACE VIEW shared_bases AS
+SELECT n.depth AS layers,
+       n.prefix[n.depth] AS top_layer,
+       CAST(n.prefix_bytes AS BIGINT) AS base_bytes,
+       n.images,
+       CAST(n.prefix_bytes * (n.images - 1) AS BIGINT) AS saved_bytes,
+       n.image_ids,
+       n.prefix AS layer_digests
+FROM prefix_nodes n
+WHERE n.images >= 2
+  AND NOT EXISTS (SELECT 1 FROM prefix_nodes c WHERE c.parent = n.node AND c.depth = n.depth + 1 AND c.images = n.images);
