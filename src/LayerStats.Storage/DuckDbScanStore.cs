@@ -31,6 +31,11 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     public void FinishRun(int runId, ScanRunTotals totals)
     {
+        using (var snapshot = Command(ReadSnapshotSql(), runId))
+        {
+            snapshot.ExecuteNonQuery();
+        }
+
         using var cmd = Command(
             """
             UPDATE scan_runs SET finished_at = ?, status = ?, images_ok = ?, images_failed = ?, layers_read = ?,
@@ -147,6 +152,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         }
 
         UpsertReferences(runId, id, record.References);
+        MarkSeen(runId, id);
         tx.Commit();
     }
 
@@ -161,6 +167,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         }
 
         UpsertReferences(runId, id, references);
+        MarkSeen(runId, id);
         tx.Commit();
         return true;
     }
@@ -177,6 +184,16 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     {
         // The database (and its connection) belongs to the caller.
     }
+
+    private void MarkSeen(int runId, string id)
+    {
+        using var cmd = Command("INSERT INTO run_images VALUES (?, ?) ON CONFLICT DO NOTHING", runId, id);
+        cmd.ExecuteNonQuery();
+    }
+
+    private static string? s_snapshotSql;
+
+    private static string ReadSnapshotSql() => s_snapshotSql ??= LayerStatsDatabase.ReadEmbeddedSql("run_snapshot.sql");
 
     private void UpsertReferences(int runId, string id, IReadOnlyList<ImageReference> references)
     {

@@ -14,6 +14,7 @@ public static class ReportQueries
         ["images"] = "SELECT * FROM image_summary ORDER BY compressed_bytes DESC, image_id",
         ["shared-layers"] = "SELECT * FROM shared_layers ORDER BY saved_bytes DESC, digest",
         ["duplicates"] = "SELECT * FROM duplicate_files ORDER BY duplicate_bytes DESC, content_hash",
+        ["trend"] = "SELECT * FROM trend",
         ["shared-bases"] = "SELECT layers, top_layer, base_bytes, images, saved_bytes, image_ids FROM shared_bases ORDER BY saved_bytes DESC, top_layer",
     };
 

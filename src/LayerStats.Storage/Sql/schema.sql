@@ -21,7 +21,22 @@ CREATE TABLE IF NOT EXISTS scan_runs (
     layers_read    INTEGER,                -- blobs streamed by this run
     layers_skipped INTEGER,                -- blobs already in the database, not read again
     bytes_read     BIGINT,                 -- compressed bytes streamed
-    errors         INTEGER
+    errors         INTEGER,
+    -- Totals over the images this run saw (run_images), snapshot when it finished:
+    run_images                    INTEGER,
+    stored_bytes                  BIGINT,  -- Σ distinct blob sizes (what a registry stores)
+    flat_bytes                    BIGINT,  -- Σ over images of their blob sizes
+    file_unique_content_bytes     BIGINT,
+    file_duplicate_bytes          BIGINT,
+    layers_new                    INTEGER, -- blobs this run's images use that the previous run's did not
+    layers_gone                   INTEGER  -- blobs the previous run's images used that this run's do not
+);
+
+-- Which images each run saw (committed or found unchanged): the base of the trend report.
+CREATE TABLE IF NOT EXISTS run_images (
+    run_id   INTEGER NOT NULL,
+    image_id VARCHAR NOT NULL,
+    PRIMARY KEY (run_id, image_id)
 );
 
 -- One row per distinct uncompressed layer content (diff_id) whose tar entries are stored in `files`.

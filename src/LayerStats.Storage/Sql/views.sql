@@ -149,3 +149,12 @@ SELECT n.depth AS layers,
 FROM prefix_nodes n
 WHERE n.images >= 2
   AND NOT EXISTS (SELECT 1 FROM prefix_nodes c WHERE c.parent = n.node AND c.depth = n.depth + 1 AND c.images = n.images);
+
+-- History: one row per finished run with its totals over the images it saw, oldest first.
+CREATE OR REPLACE VIEW trend AS
+SELECT run_id, started_at, finished_at, status, run_images AS images, images_failed,
+       stored_bytes, flat_bytes, file_unique_content_bytes, file_duplicate_bytes,
+       layers_new, layers_gone, layers_read, layers_skipped, bytes_read, errors
+FROM scan_runs
+WHERE finished_at IS NOT NULL
+ORDER BY run_id;

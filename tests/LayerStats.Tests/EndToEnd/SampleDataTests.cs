@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace LayerStats.Tests.EndToEnd;
@@ -28,7 +27,7 @@ public sealed class SampleDataTests
     public void The_committed_expected_figures_are_what_the_reference_computes_today()
     {
         using var committed = JsonDocument.Parse(File.ReadAllText(TestPaths.Repo("sample-data", "expected.json")));
-        using var fresh = JsonDocument.Parse(RunReference(Inputs));
+        using var fresh = JsonDocument.Parse(ReferenceImplementation.RunRaw(Inputs));
         Assert.Equal(committed.RootElement.ToString(), fresh.RootElement.ToString());
     }
 
@@ -40,7 +39,7 @@ public sealed class SampleDataTests
         Assert.True(exit == 0, stderr);
         Assert.Equal(1L, cli.Scalar("SELECT count(*) FROM images"));
         Assert.Equal("arm64", cli.Query("SELECT architecture FROM images").Rows[0][0]);
-        using var expected = JsonDocument.Parse(RunReference(["--platform", "linux/arm64", .. Inputs]));
+        using var expected = JsonDocument.Parse(ReferenceImplementation.RunRaw(["--platform", "linux/arm64", .. Inputs]));
         AssertFigures(cli, expected.RootElement);
     }
 
@@ -115,22 +114,5 @@ public sealed class SampleDataTests
                 }
             }
         }
-    }
-
-    private static string RunReference(IEnumerable<string> args)
-    {
-        var start = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(TestPaths.Repo("tools", "reference", "layerstats_reference.py"));
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start python3");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        string stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, "reference failed: " + stderr);
-        return stdout.Result;
     }
 }
