@@ -14,6 +14,8 @@ public static class Program
           scan     read images (docker save tarballs, OCI layouts) into a DuckDB database
           report   print a report from the database (summary, images, shared-layers, duplicates)
           query    run read-only SQL against the database
+          check    the gate: PASS/FAIL rules (dive's and LayerStats' own) per image and overall
+          run      the nightly job from a config file: scan + reports + gate
 
         'layerstats COMMAND --help' tells more. Exit codes: 0 ok, 1 some inputs failed, 2 usage error,
         3 gate failed, 4 could not run (database, query), 130 interrupted.
@@ -59,6 +61,8 @@ public static class Program
             "scan" => ScanCommand.Usage,
             "report" => ReportCommand.Usage,
             "query" => QueryCommand.Usage,
+            "check" => CheckCommand.Usage,
+            "run" => RunCommand.Usage,
             _ => Usage,
         };
         if (rest.Contains("--help") || rest.Contains("-h"))
@@ -74,13 +78,15 @@ public static class Program
                 "scan" => await ScanCommand.RunAsync(rest, stdout, stderr, ct),
                 "report" => ReportCommand.Run(rest, stdout),
                 "query" => QueryCommand.Run(rest, stdout),
+                "check" => CheckCommand.Run(rest, stdout),
+                "run" => await RunCommand.RunAsync(rest, stdout, stderr, ct),
                 _ => throw new UsageException($"unknown command '{command}'"),
             };
         }
         catch (UsageException ex)
         {
             stderr.WriteLine($"layerstats: {ex.Message}");
-            stderr.WriteLine($"(see 'layerstats {(command is "scan" or "report" or "query" ? command + " " : "")}--help')");
+            stderr.WriteLine($"(see 'layerstats {(command is "scan" or "report" or "query" or "check" or "run" ? command + " " : "")}--help')");
             return ExitCodes.Usage;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

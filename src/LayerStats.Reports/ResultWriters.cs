@@ -98,10 +98,18 @@ public static class ResultWriters
         output.WriteLine(Encoding.UTF8.GetString(buffer.ToArray()));
     }
 
-    public static void WriteCsv(QueryResult result, TextWriter output)
+    /// <summary>
+    /// RFC 4180 CSV. Values are exact by default (data for scripts); <paramref name="excelSafe"/> has CsvHelper escape
+    /// cells that start with = + - @ (a spreadsheet would evaluate them as formulas).
+    /// </summary>
+    public static void WriteCsv(QueryResult result, TextWriter output, bool excelSafe = false)
     {
-        // RFC 4180 quoting; values exact (no formula escaping): these CSVs are data for scripts.
-        var options = new CsvWriterOptions { NewLine = "\n", Injection = CsvInjection.None, FormatProvider = CultureInfo.InvariantCulture };
+        var options = new CsvWriterOptions
+        {
+            NewLine = "\n",
+            Injection = excelSafe ? CsvInjection.Escape : CsvInjection.None,
+            FormatProvider = CultureInfo.InvariantCulture,
+        };
         using var csv = CsvWriter.Create(output, options, true);
         foreach (var column in result.Columns)
         {
@@ -131,7 +139,7 @@ public static class ResultWriters
         DateTimeOffset t => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
         bool b => b ? "true" : "false",
         IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
-        IEnumerable list => "[" + string.Join(", ", list.Cast<object?>().Select(FormatCell)) + "]",
+        IEnumerable list => JsonSerializer.Serialize(list.Cast<object?>().Select(FormatCell)),
         _ => value.ToString() ?? "",
     };
 

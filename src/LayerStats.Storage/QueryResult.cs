@@ -15,6 +15,7 @@ public static class ReportQueries
         ["shared-layers"] = "SELECT * FROM shared_layers ORDER BY saved_bytes DESC, digest",
         ["duplicates"] = "SELECT * FROM duplicate_files ORDER BY duplicate_bytes DESC, content_hash",
         ["trend"] = "SELECT * FROM trend",
+        ["gate-images"] = "SELECT * FROM gate_images ORDER BY image_id",
         ["shared-bases"] = "SELECT layers, top_layer, base_bytes, images, saved_bytes, image_ids FROM shared_bases ORDER BY saved_bytes DESC, top_layer",
     };
 

@@ -158,3 +158,19 @@ SELECT run_id, started_at, finished_at, status, run_images AS images, images_fai
 FROM scan_runs
 WHERE finished_at IS NOT NULL
 ORDER BY run_id;
+
+-- Per image: the file-level duplicates over its own distinct layer contents (the figure of §3 restricted to one image).
+CREATE OR REPLACE VIEW image_file_duplicates AS
+WITH d AS (SELECT DISTINCT image_id, diff_id FROM image_layers),
+     c AS (SELECT d.image_id, f.xxh128, f.size, count(*) AS n
+           FROM d JOIN content_files f ON f.diff_id = d.diff_id
+           GROUP BY d.image_id, f.xxh128, f.size)
+SELECT i.image_id, CAST(coalesce(sum(c.size * (c.n - 1)), 0) AS BIGINT) AS file_duplicate_bytes
+FROM images i LEFT JOIN c ON c.image_id = i.image_id
+GROUP BY i.image_id;
+
+-- What the gate (layerstats check) evaluates per image.
+CREATE OR REPLACE VIEW gate_images AS
+SELECT s.image_id, s.names, s.platform, s.efficiency, s.wasted_bytes, s.user_wasted_percent, s.hidden_bytes,
+       d.file_duplicate_bytes
+FROM image_summary s JOIN image_file_duplicates d ON d.image_id = s.image_id;

@@ -1,0 +1,93 @@
+using LayerStats.Reports;
+using LayerStats.Storage;
+
+namespace LayerStats.Cli.Commands;
+
+/// <summary><c>layerstats run --config FILE</c>: the nightly job — scan, then the reports, then the gate.</summary>
+public static class RunCommand
+{
+    public const string Usage = """
+        usage: layerstats run --config layerstats.json [--quiet]
+
+        Scans the configured sources into the configured database, writes the configured reports (HTML, CSV,
+        summary JSON) and evaluates the gate rules. Exit code: 3 if a gate rule failed, else 1 if some input
+        failed, else 0 (4: could not run). See docs/nightly.md for the file and for cron, systemd and Kubernetes.
+        """;
+
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    {
+        var a = Arguments.Parse(args, new HashSet<string> { "--config" }, new HashSet<string> { "--quiet" });
+        var config = NightlyConfig.Load(a.Required("--config"));
+
+        var scanArgs = new List<string> { "--db", config.Database };
+        if (config.Jobs is { } jobs)
+        {
+            scanArgs.AddRange(["--jobs", jobs.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        }
+
+        if (config.FileHash is { } hash)
+        {
+            scanArgs.AddRange(["--file-hash", hash]);
+        }
+
+        if (config.Platform is { } platform)
+        {
+            scanArgs.AddRange(["--platform", platform]);
+        }
+
+        if (a.Flag("--quiet"))
+        {
+            scanArgs.Add("--quiet");
+        }
+
+        scanArgs.AddRange(config.ExtraScanArgs);
+        scanArgs.Add("--");
+        scanArgs.AddRange(config.Sources);
+        int scanExit = await ScanCommand.RunAsync(scanArgs, stdout, stderr, ct);
+        if (scanExit is not (ExitCodes.Success or ExitCodes.InputsFailed))
+        {
+            return scanExit;
+        }
+
+        using var database = LayerStatsDatabase.OpenReadOnly(config.Database);
+        if (config.SummaryJson is { } summaryPath)
+        {
+            WriteAtomically(summaryPath, writer => ResultWriters.Write(ReportQueries.Run(database, ReportQueries.SqlFor("summary")), OutputFormat.Json, writer, singleObject: true));
+            stderr.WriteLine($"wrote {summaryPath}");
+        }
+
+        if (config.CsvDirectory is { } csvDir)
+        {
+            CsvReports.Write(database, csvDir, excelSafe: false);
+            stderr.WriteLine($"wrote {csvDir}");
+        }
+
+        if (config.HtmlReport is { } htmlPath)
+        {
+            ReportCommand.WriteHtml(database, htmlPath);
+            stderr.WriteLine($"wrote {htmlPath}");
+        }
+
+        int gateExit = ExitCodes.Success;
+        if (config.Gate.Count > 0)
+        {
+            var settings = new Dictionary<string, string>(config.Gate, StringComparer.Ordinal);
+            string? scope = settings.Remove("scope", out var s) ? s : null;
+            gateExit = CheckCommand.Evaluate(database, settings, scope, OutputFormat.Table, stdout);
+        }
+
+        return gateExit != ExitCodes.Success ? gateExit : scanExit;
+    }
+
+    private static void WriteAtomically(string path, Action<TextWriter> write)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        string temp = path + ".tmp";
+        using (var writer = new StreamWriter(temp))
+        {
+            write(writer);
+        }
+
+        File.Move(temp, path, overwrite: true);
+    }
+}
