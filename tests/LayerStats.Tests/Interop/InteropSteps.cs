@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using LayerStats.Tests.EndToEnd;
 using LayerStats.Tests.Fixtures;
@@ -16,6 +17,24 @@ internal static class InteropSteps
 
     /// <summary>Runs a tool; fails the test with its stderr when it exits non-zero. Returns its stdout.</summary>
     public static string Tool(string tool, params string[] args) => FixtureTools.RunOk(tool, args);
+
+    /// <summary>Runs a tool in a UTF-8 locale (GNU tar converts names through it); fails the test when it exits non-zero.</summary>
+    public static void ToolUtf8(string tool, params string[] args)
+    {
+        var start = new ProcessStartInfo(FixtureTools.Require(tool)) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.Environment["LC_ALL"] = "C.UTF-8";
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start " + tool);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        string stderr = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        _ = stdout.Result;
+        Assert.True(process.ExitCode == 0, $"{tool} {string.Join(' ', args)} exited {process.ExitCode}: {stderr}");
+    }
 
     public static JsonElement SkopeoManifest(string reference) => FixtureTools.SkopeoRaw(reference);
 
