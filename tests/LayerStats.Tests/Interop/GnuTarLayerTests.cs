@@ -97,6 +97,80 @@ public sealed class GnuTarLayerTests
         Assert.Equal(total, Convert.ToInt64(cli.Summary()["file_duplicate_across_layers_bytes"]));
     }
 
+    /// <summary>
+    /// A sparse file (holes at the start, between and after its data) stored by GNU tar in each of its sparse encodings:
+    /// old GNU 'S' headers, PAX 0.0 (GNU.sparse.offset/numbytes records), PAX 0.1 (GNU.sparse.map), PAX 1.0 (map in the
+    /// data), the last one with an xattr (SCHILY.xattr, as file capabilities travel). Every layer must give the whole
+    /// file's logical size and SHA-256, computed here from the bytes written.
+    /// </summary>
+    [Fact]
+    public void Sparse_files_from_gnu_tar_in_every_sparse_format_hash_as_the_whole_file()
+    {
+        using var tmp = new TempDir();
+        string root = tmp.File("root");
+        Directory.CreateDirectory(root);
+        const int sparseSize = 3_000_000;
+        var content = new byte[sparseSize];
+        Array.Fill(content, (byte)'A', 100_000, 5_000);
+        Array.Fill(content, (byte)'B', 2_000_000, 3_000);
+        using (var f = File.Create(Path.Combine(root, "sparse.bin")))
+        {
+            f.Seek(100_000, SeekOrigin.Begin);
+            f.Write(content, 100_000, 5_000);
+            f.Seek(2_000_000, SeekOrigin.Begin);
+            f.Write(content, 2_000_000, 3_000);
+            f.SetLength(sparseSize);
+        }
+        var capped = Bytes(40, 31);
+        File.WriteAllBytes(Path.Combine(root, "ping"), capped);
+        // cap_net_raw+ep as setcap(8) writes it (VFS_CAP_REVISION_2).
+        Tool("python3", "-c", "import os, sys; os.setxattr(sys.argv[1], 'security.capability', bytes.fromhex('0100000200200000000000000000000000000000'))", Path.Combine(root, "ping"));
+
+        var formats = new[]
+        {
+            (Args: new[] { "--format=gnu" }, Proof: (Func<List<(char Type, string Body)>, bool>)(h => h.Any(x => x.Type == 'S'))),
+            (Args: new[] { "--format=posix", "--sparse-version=0.0" }, Proof: h => h.Any(x => x.Type == 'x' && x.Body.Contains(" GNU.sparse.offset=", StringComparison.Ordinal))),
+            (Args: new[] { "--format=posix", "--sparse-version=0.1" }, Proof: h => h.Any(x => x.Type == 'x' && x.Body.Contains(" GNU.sparse.map=", StringComparison.Ordinal))),
+            (Args: new[] { "--format=posix", "--sparse-version=1.0", "--xattrs", "--xattrs-include=security.*" },
+                Proof: h => h.Any(x => x.Type == 'x' && x.Body.Contains(" GNU.sparse.major=1\n", StringComparison.Ordinal))
+                    && h.Any(x => x.Type == 'x' && x.Body.Contains(" SCHILY.xattr.security.capability=", StringComparison.Ordinal))),
+        };
+        var builder = new ImageBuilder();
+        var diffIds = new List<string>();
+        foreach (var (args, proof) in formats)
+        {
+            string tar = tmp.File($"layer{diffIds.Count}.tar");
+            ToolUtf8("tar", [.. args, "--sparse", "--sort=name", "-cf", tar, "-C", root, "."]);
+            var raw = File.ReadAllBytes(tar);
+            Assert.True(proof(RawHeaders(raw)), $"tar {string.Join(' ', args)} wrote no sparse (or xattr) header");
+            Assert.True(raw.Length < 100_000, $"tar {string.Join(' ', args)} stored the holes ({raw.Length} bytes)");
+            var layer = new BuiltLayer(raw, raw, LayerCompression.None, new Dictionary<string, string>());
+            builder.Layer(layer, "tar " + string.Join(' ', args));
+            diffIds.Add(layer.DiffId);
+        }
+        Assert.Equal(4, diffIds.Distinct().Count());
+        var image = builder.Build().Tagged("sparse:1.0");
+        string layout = tmp.File("layout");
+        ArchiveWriter.OciLayout(layout, image);
+
+        using var cli = new CliHarness();
+        ScanMatchesReference(cli, ["--file-hash", "sha256"], layout);
+
+        string sparseSha = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content));
+        string cappedSha = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(capped));
+        foreach (string diffId in diffIds)
+        {
+            var rows = cli.Query($"SELECT path, kind, size, hex(sha256) FROM files WHERE diff_id = {Sql(diffId)} AND kind <> 'dir' ORDER BY path").Rows
+                .Select(r => ((string)r[0]!, (string)r[1]!, Convert.ToInt64(r[2]), (string)r[3]!));
+            Assert.Equal([("ping", "file", (long)capped.Length, cappedSha), ("sparse.bin", "file", (long)sparseSize, sparseSha)], rows);
+        }
+
+        // Each layer replaces both files of the one below: three lower copies are hidden.
+        Assert.Equal(
+            [$"{3L * (sparseSize + capped.Length)}|6"],
+            Column(cli, $"SELECT concat_ws('|', hidden_bytes, hidden_files) FROM images WHERE image_id = {Sql(image.ManifestDigest)}"));
+    }
+
     /// <summary>A gzip blob written by GNU tar as a layer: the blob as it is, its tar stream decompressed here.</summary>
     private static BuiltLayer Layer(string gzipPath)
     {

@@ -64,9 +64,12 @@ internal static class InteropSteps
     /// Scans the inputs (exit 0, no scan error) and asserts every figure, overall and per image, equals what the
     /// reference computes on the same inputs. Returns the reference's figures.
     /// </summary>
-    public static JsonElement ScanMatchesReference(CliHarness cli, params string[] inputs)
+    public static JsonElement ScanMatchesReference(CliHarness cli, params string[] inputs) => ScanMatchesReference(cli, [], inputs);
+
+    /// <inheritdoc cref="ScanMatchesReference(CliHarness, string[])"/>
+    public static JsonElement ScanMatchesReference(CliHarness cli, string[] scanOptions, params string[] inputs)
     {
-        var (exit, _, stderr) = cli.Scan(inputs);
+        var (exit, _, stderr) = cli.Run(["scan", "--db", cli.Database, "--quiet", .. scanOptions, .. inputs]);
         Assert.True(exit == 0, $"scan exited {exit}: {stderr}");
         Assert.Equal(0L, cli.Scalar("SELECT count(*) FROM scan_errors"));
         var expected = JsonDocument.Parse(ReferenceFigures.RunReference(inputs)).RootElement;

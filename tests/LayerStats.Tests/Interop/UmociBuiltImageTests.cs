@@ -155,6 +155,60 @@ public sealed class UmociBuiltImageTests
         Assert.Equal(Convert.ToInt64(was["unique_compressed_bytes"]) + oddBlob.Length, Convert.ToInt64(now["unique_compressed_bytes"]));
     }
 
+    /// <summary>
+    /// What umoci repack writes when a directory becomes a file (the file, then whiteouts below it) and when a
+    /// hardlinked file is deleted (the remaining link rewritten as a whole file), plus a FIFO, a character device and
+    /// an opaque directory from umoci insert --opaque.
+    /// </summary>
+    [Fact]
+    public void Umoci_repack_of_directories_turned_into_files_and_removed_hardlink_targets()
+    {
+        using var tmp = new TempDir();
+        string layout = tmp.File("lay"), bundle = tmp.File("bundle"), rootfs = Path.Combine(bundle, "rootfs");
+        Tool("umoci", "init", "--layout", layout);
+        Tool("umoci", "new", "--image", layout + ":empty");
+        Tool("umoci", "unpack", "--image", layout + ":empty", bundle);
+
+        const int spaced = 64, tool = 777, deep = 99, opaque = 512;
+        Write(rootfs, "with space/a b.txt", Bytes(spaced, 41));
+        Write(rootfs, "usr/bin/tool", Bytes(tool, 42));
+        Write(rootfs, "d/sub/f", Bytes(deep, 43));
+        Tool("ln", Path.Combine(rootfs, "usr/bin/tool"), Path.Combine(rootfs, "usr/bin/tool-alias"));
+        Tool("mkfifo", Path.Combine(rootfs, "fifo"));
+        Tool("mknod", Path.Combine(rootfs, "null"), "c", "1", "3");
+        Tool("umoci", "repack", "--refresh-bundle", "--image", layout + ":v1", bundle);
+
+        Directory.Delete(Path.Combine(rootfs, "with space"), recursive: true);
+        Write(rootfs, "with space", Encoding.ASCII.GetBytes("now"));
+        Directory.Delete(Path.Combine(rootfs, "d/sub"), recursive: true);
+        Write(rootfs, "d/sub", Encoding.ASCII.GetBytes("f"));
+        File.Delete(Path.Combine(rootfs, "usr/bin/tool"));
+        Tool("umoci", "repack", "--refresh-bundle", "--image", layout + ":v2", bundle);
+
+        string replacement = tmp.File("replacement");
+        Write(replacement, "x/y", Bytes(opaque, 44));
+        Tool("umoci", "insert", "--image", layout + ":v2", "--tag", "v3", "--opaque", replacement, "/usr");
+
+        using var cli = new CliHarness();
+        ScanMatchesReference(cli, layout);
+
+        string[] diffIds = DiffIds(SkopeoConfig("oci:" + layout + ":v3"));
+        Assert.Equal(
+            [("d/sub/f", "file", (long)deep, ""), ("fifo", "fifo", 0L, ""), ("null", "char", 0L, ""), ("usr/bin/tool", "file", (long)tool, ""),
+             ("usr/bin/tool-alias", "hardlink", 0L, "usr/bin/tool"), ("with space/a b.txt", "file", (long)spaced, "")],
+            Entries(cli, diffIds[0]));
+        Assert.Equal(
+            [("d/sub", "file", 1L, ""), ("d/sub/.wh.f", "whiteout", 0L, ""), ("usr/bin/.wh.tool", "whiteout", 0L, ""),
+             ("usr/bin/tool-alias", "file", (long)tool, ""), ("with space", "file", 3L, ""), ("with space/.wh.a b.txt", "whiteout", 0L, "")],
+            Entries(cli, diffIds[1]));
+        Assert.Equal([("usr/.wh..wh..opq", "opaque", 0L, ""), ("usr/x/y", "file", (long)opaque, "")], Entries(cli, diffIds[2]));
+
+        // v2 hides the three files written first (the deleted directory's, the removed link target, the replaced directory's);
+        // v3's opaque /usr hides the rewritten tool-alias as well.
+        Assert.Equal((2L, (long)spaced + tool + deep, 3L), Hidden(cli, layout, "v2"));
+        Assert.Equal((3L, (long)spaced + tool + deep + tool, 4L), Hidden(cli, layout, "v3"));
+    }
+
     private static void Write(string rootfs, string path, byte[] content)
     {
         string full = Path.Combine(rootfs, path);
