@@ -129,4 +129,40 @@ public sealed class SkopeoCopyTests
             Assert.Equal(arch == "arm64" ? [sourceBlobs[0]] : [], digests.Intersect(sourceBlobs));
         }
     }
+
+    /// <summary>
+    /// skopeo's transport references as scan inputs (oci:PATH:REF, oci-archive:PATH:REF, docker-archive:PATH:NAME) pick
+    /// the images skopeo resolves for the same reference, including docker-archive names that skopeo normalises
+    /// (web:1.0 = docker.io/library/web:1.0, both ways).
+    /// </summary>
+    [Fact]
+    public void Skopeo_transport_references_as_inputs_pick_the_images_skopeo_picks()
+    {
+        using var tmp = new TempDir();
+        string webDocker = tmp.File("web.docker.tar");
+        Tool("skopeo", "copy", "--quiet", "oci:" + SampleLayout + ":web:1.0", "docker-archive:" + webDocker + ":web:1.0");
+        string legacy = TestPaths.Repo("sample-data", "images", "base-web.docker-legacy.tar");
+        var references = new[]
+        {
+            "oci:" + SampleLayout + ":base:1.0-zstd",
+            "oci-archive:" + SampleOciArchive + ":tool:2.0",
+            "docker-archive:" + webDocker + ":web:1.0",
+            "docker-archive:" + legacy + ":docker.io/library/base:1.0",
+        };
+        foreach (string reference in references)
+        {
+            string raw = Tool("skopeo", "inspect", "--raw", reference);
+            using var doc = System.Text.Json.JsonDocument.Parse(raw);
+            IEnumerable<string> expected = doc.RootElement.TryGetProperty("manifests", out var manifests)
+                ? manifests.EnumerateArray().Select(m => m.GetProperty("digest").GetString()!)
+                : reference.StartsWith("docker-archive:", StringComparison.Ordinal)
+                    ? [FixtureTools.Sha256(System.Text.Encoding.UTF8.GetBytes(Tool("skopeo", "inspect", "--config", "--raw", reference)))]
+                    : [FixtureTools.Sha256(System.Text.Encoding.UTF8.GetBytes(raw))];
+
+            using var cli = new CliHarness();
+            var (exit, _, stderr) = cli.Scan(reference);
+            Assert.True(exit == 0, $"{reference}: scan exited {exit}: {stderr}");
+            Assert.Equal(expected.Order(StringComparer.Ordinal), Column(cli, "SELECT image_id FROM images ORDER BY image_id"));
+        }
+    }
 }
