@@ -10,8 +10,6 @@ public sealed class SampleDataTests
 {
     private static readonly string[] Inputs = Directory.GetFileSystemEntries(TestPaths.Repo("sample-data", "images")).Order(StringComparer.Ordinal).ToArray();
 
-    private static readonly string[] ImageFields = ["config_digest", "layers", "compressed_bytes", "uncompressed_bytes", "hidden_bytes", "hidden_files", "efficiency", "wasted_bytes", "user_wasted_percent"];
-
     [Fact]
     public void Every_figure_equals_the_reference_implementations()
     {
@@ -20,14 +18,14 @@ public sealed class SampleDataTests
         Assert.True(exit == 0, stderr);
 
         using var expected = JsonDocument.Parse(File.ReadAllText(TestPaths.Repo("sample-data", "expected.json")));
-        AssertFigures(cli, expected.RootElement);
+        ReferenceFigures.AssertFigures(cli, expected.RootElement);
     }
 
     [Fact]
     public void The_committed_expected_figures_are_what_the_reference_computes_today()
     {
         using var committed = JsonDocument.Parse(File.ReadAllText(TestPaths.Repo("sample-data", "expected.json")));
-        using var fresh = JsonDocument.Parse(ReferenceImplementation.RunRaw(Inputs));
+        using var fresh = JsonDocument.Parse(ReferenceFigures.RunReference(Inputs));
         Assert.Equal(committed.RootElement.ToString(), fresh.RootElement.ToString());
     }
 
@@ -39,8 +37,8 @@ public sealed class SampleDataTests
         Assert.True(exit == 0, stderr);
         Assert.Equal(1L, cli.Scalar("SELECT count(*) FROM images"));
         Assert.Equal("arm64", cli.Query("SELECT architecture FROM images").Rows[0][0]);
-        using var expected = JsonDocument.Parse(ReferenceImplementation.RunRaw(["--platform", "linux/arm64", .. Inputs]));
-        AssertFigures(cli, expected.RootElement);
+        using var expected = JsonDocument.Parse(ReferenceFigures.RunReference(["--platform", "linux/arm64", .. Inputs]));
+        ReferenceFigures.AssertFigures(cli, expected.RootElement);
     }
 
     [Fact]
@@ -76,43 +74,5 @@ public sealed class SampleDataTests
         Assert.Equal(together.Scalar("SELECT count(*) FROM files"), oneByOne.Scalar("SELECT count(*) FROM files"));
         // Layers shared between inputs were read once: every later scan skipped them.
         Assert.True(oneByOne.Scalar("SELECT CAST(sum(layers_skipped) AS BIGINT) FROM scan_runs") > 0);
-    }
-
-    private static void AssertFigures(CliHarness cli, JsonElement expected)
-    {
-        var summary = cli.Summary();
-        foreach (var property in expected.GetProperty("summary").EnumerateObject())
-        {
-            Assert.True(summary.ContainsKey(property.Name), $"summary lacks {property.Name}");
-            Assert.True(property.Value.GetInt64() == Convert.ToInt64(summary[property.Name]), $"{property.Name}: reference {property.Value}, LayerStats {summary[property.Name]}");
-        }
-
-        var images = cli.Query("SELECT * FROM image_summary ORDER BY image_id");
-        var expectedImages = expected.GetProperty("images").EnumerateArray().ToList();
-        Assert.Equal(expectedImages.Select(i => i.GetProperty("image_id").GetString()), images.Rows.Select(r => (string?)r[0]));
-        for (int i = 0; i < expectedImages.Count; i++)
-        {
-            foreach (string field in ImageFields)
-            {
-                object? ours = images.Rows[i][images.Columns.ToList().IndexOf(field)];
-                var theirs = expectedImages[i].GetProperty(field);
-                string where = $"{expectedImages[i].GetProperty("image_id")} {field}";
-                switch (theirs.ValueKind)
-                {
-                    case JsonValueKind.String:
-                        Assert.True(theirs.GetString() == (string?)ours, $"{where}: reference {theirs}, LayerStats {ours}");
-                        break;
-                    case JsonValueKind.Null:
-                        Assert.Null(ours);
-                        break;
-                    case JsonValueKind.Number when field is "efficiency" or "user_wasted_percent":
-                        Assert.True(theirs.GetDouble() == (double)ours!, $"{where}: reference {theirs}, LayerStats {ours}");
-                        break;
-                    default:
-                        Assert.True(theirs.GetInt64() == Convert.ToInt64(ours), $"{where}: reference {theirs}, LayerStats {ours}");
-                        break;
-                }
-            }
-        }
     }
 }

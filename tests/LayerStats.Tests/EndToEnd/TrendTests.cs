@@ -19,9 +19,9 @@ public sealed class TrendTests
 
         var rows = cli.Query("SELECT run_id, images, stored_bytes, flat_bytes, file_unique_content_bytes, file_duplicate_bytes, layers_new, layers_gone FROM trend").Rows;
         Assert.Equal(3, rows.Count);
-        AssertTotals(rows[0], ReferenceImplementation.Figures(layout));
-        AssertTotals(rows[1], ReferenceImplementation.Figures(docker25));
-        AssertTotals(rows[2], ReferenceImplementation.Figures(docker25));
+        AssertTotals(rows[0], JsonDocument.Parse(ReferenceFigures.RunReference([layout])).RootElement.Clone());
+        AssertTotals(rows[1], JsonDocument.Parse(ReferenceFigures.RunReference([docker25])).RootElement.Clone());
+        AssertTotals(rows[2], JsonDocument.Parse(ReferenceFigures.RunReference([docker25])).RootElement.Clone());
 
         var layoutLayers = new[] { set.Base, set.BaseZstd, set.Web, set.ToolAmd64, set.ToolArm64 }.SelectMany(i => i.Layers).Select(l => l.Digest).ToHashSet();
         var workerLayers = new[] { set.Worker10, set.Worker11 }.SelectMany(i => i.Layers).Select(l => l.Digest).ToHashSet();
