@@ -48,6 +48,24 @@ public static class CheckCommand
     /// <summary>Runs the gate; also used by <c>layerstats run</c>.</summary>
     internal static int Evaluate(LayerStatsDatabase database, IReadOnlyDictionary<string, string> settings, string? scopeText, OutputFormat format, TextWriter stdout)
     {
+        var (thresholds, scope) = Parse(settings, scopeText);
+        var results = GateEvaluator.Evaluate(database, thresholds, scope);
+        var table = new QueryResult(
+            ["status", "rule", "scope", "subject", "detail"],
+            results.Select(r => new object?[] { r.Status.ToString().ToUpperInvariant(), r.Rule, r.Scope.ToString().ToLowerInvariant(), r.Subject, r.Detail }).ToList());
+        ResultWriters.Write(table, format, stdout);
+        int failed = results.Count(r => r.Status == RuleStatus.Fail);
+        if (format == OutputFormat.Table)
+        {
+            stdout.WriteLine(failed == 0 ? "gate: PASS" : $"gate: FAIL ({failed} failed)");
+        }
+
+        return failed == 0 ? ExitCodes.Success : ExitCodes.GateFailed;
+    }
+
+    /// <summary>Checks rule names, thresholds and the scope; a mistake is a usage error.</summary>
+    internal static (IReadOnlyDictionary<string, Threshold> Thresholds, RuleScope? Scope) Parse(IReadOnlyDictionary<string, string> settings, string? scopeText)
+    {
         RuleScope? scope = scopeText switch
         {
             null or "" or "both" => null,
@@ -69,17 +87,6 @@ public static class CheckCommand
             }
         }
 
-        var results = GateEvaluator.Evaluate(database, thresholds, scope);
-        var table = new QueryResult(
-            ["status", "rule", "scope", "subject", "detail"],
-            results.Select(r => new object?[] { r.Status.ToString().ToUpperInvariant(), r.Rule, r.Scope.ToString().ToLowerInvariant(), r.Subject, r.Detail }).ToList());
-        ResultWriters.Write(table, format, stdout);
-        int failed = results.Count(r => r.Status == RuleStatus.Fail);
-        if (format == OutputFormat.Table)
-        {
-            stdout.WriteLine(failed == 0 ? "gate: PASS" : $"gate: FAIL ({failed} failed)");
-        }
-
-        return failed == 0 ? ExitCodes.Success : ExitCodes.GateFailed;
+        return (thresholds, scope);
     }
 }

@@ -18,6 +18,9 @@ public static class RunCommand
     {
         var a = Arguments.Parse(args, new HashSet<string> { "--config" }, new HashSet<string> { "--quiet" });
         var config = NightlyConfig.Load(a.Required("--config"));
+        var gate = new Dictionary<string, string>(config.Gate, StringComparer.Ordinal);
+        string? gateScope = gate.Remove("scope", out var scopeText) ? scopeText : null;
+        CheckCommand.Parse(gate, gateScope); // a mistake in the gate is reported before anything is scanned
 
         var scanArgs = new List<string> { "--db", config.Database };
         if (config.Jobs is { } jobs)
@@ -69,11 +72,9 @@ public static class RunCommand
         }
 
         int gateExit = ExitCodes.Success;
-        if (config.Gate.Count > 0)
+        if (gate.Count > 0)
         {
-            var settings = new Dictionary<string, string>(config.Gate, StringComparer.Ordinal);
-            string? scope = settings.Remove("scope", out var s) ? s : null;
-            gateExit = CheckCommand.Evaluate(database, settings, scope, OutputFormat.Table, stdout);
+            gateExit = CheckCommand.Evaluate(database, gate, gateScope, OutputFormat.Table, stdout);
         }
 
         return gateExit != ExitCodes.Success ? gateExit : scanExit;
