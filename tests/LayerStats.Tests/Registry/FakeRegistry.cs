@@ -53,6 +53,9 @@ public sealed class FakeRegistry : IDisposable
     /// <summary>Answer Range requests with the whole blob (200), as some servers do.</summary>
     public bool IgnoreRange { get; set; }
 
+    /// <summary>The refresh token the token endpoint accepts in an OAuth2 POST.</summary>
+    public string IdentityToken { get; set; } = "identity-token-123";
+
     /// <summary>expires_in of the tokens handed out.</summary>
     public int TokenLifetimeSeconds { get; set; } = 300;
 
@@ -323,11 +326,20 @@ public sealed class FakeRegistry : IDisposable
     private async Task TokenAsync(HttpListenerContext context)
     {
         var query = System.Web.HttpUtility.ParseQueryString(context.Request.Url!.Query);
-        string scope = query["scope"] ?? "";
         string? authorization = context.Request.Headers["Authorization"];
+        bool refreshed = false;
+        if (context.Request.HttpMethod == "POST")
+        {
+            // OAuth2 refresh_token grant (an identity token from docker login)
+            using var reader = new StreamReader(context.Request.InputStream);
+            query = System.Web.HttpUtility.ParseQueryString(await reader.ReadToEndAsync());
+            refreshed = query["grant_type"] == "refresh_token" && query["refresh_token"] == IdentityToken && query["client_id"] is { Length: > 0 };
+        }
+
+        string scope = query["scope"] ?? "";
         TokenRequests.Enqueue((scope, authorization));
         if (query["service"] != "fake-registry"
-            || authorization != "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{User}:{Password}")))
+            || (!refreshed && authorization != "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{User}:{Password}"))))
         {
             await WriteErrorAsync(context.Response, 401, "UNAUTHORIZED", "bad credentials");
             return;
@@ -335,7 +347,10 @@ public sealed class FakeRegistry : IDisposable
 
         string token = $"token-{Interlocked.Increment(ref _tokenCount)}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
         _tokens[token] = scope;
-        await WriteAsync(context.Response, 200, JsonSerializer.SerializeToUtf8Bytes(new { token, expires_in = TokenLifetimeSeconds }), "application/json");
+        byte[] body = refreshed
+            ? JsonSerializer.SerializeToUtf8Bytes(new { access_token = token, expires_in = TokenLifetimeSeconds })
+            : JsonSerializer.SerializeToUtf8Bytes(new { token, expires_in = TokenLifetimeSeconds });
+        await WriteAsync(context.Response, 200, body, "application/json");
     }
 
     private sealed class Repo

@@ -390,6 +390,24 @@ public sealed class RegistrySourceTests
         Assert.All(registry.TokenRequests, t => Assert.StartsWith("Basic ", t.Authorization));
     }
 
+    [Fact]
+    public async Task An_identity_token_is_exchanged_for_an_access_token_with_an_oauth2_post()
+    {
+        using var registry = new FakeRegistry(FakeAuth.Bearer);
+        var image = Image("oauth");
+        registry.Push("app", image, "1");
+        var (session, _) = Session(new RegistryCredential("", "", registry.IdentityToken, "test"));
+        using var _s = session;
+
+        var listing = await ListAsync(session, registry.Input("app:1"));
+
+        Assert.Empty(listing.Errors);
+        Assert.Equal(image.ManifestDigest, Assert.Single(listing.Images).Image.Id.ToString());
+        var token = Assert.Single(registry.TokenRequests);
+        Assert.Equal(("repository:app:pull", (string?)null), token);
+        Assert.Contains(registry.Server.Requests, r => r is { Method: "POST", PathAndQuery: "/token" });
+    }
+
     [Theory]
     [InlineData(FakeAuth.Basic)]
     [InlineData(FakeAuth.Bearer)]
@@ -429,7 +447,9 @@ public sealed class RegistrySourceTests
 
         var listing = await ListAsync(session, registry.Input("app:1"));
 
-        Assert.Contains("authentication required", Assert.Single(listing.Errors).Message);
+        string message = Assert.Single(listing.Errors).Message;
+        Assert.Contains("HTTP 401", message);
+        Assert.Contains($"no credentials found for {registry.Host}", message);
     }
 
     [Fact]
