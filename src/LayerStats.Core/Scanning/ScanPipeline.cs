@@ -254,7 +254,10 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             }
             catch (Exception ex) when (!ct.IsCancellationRequested)
             {
-                await writer.WriteAsync(new LayerFailed(work, ex, await CheckDigestAsync(work.Layer, ct)), ct);
+                // Bytes that do not decompress may be a corrupt blob: say so if they do not match the digest either.
+                // (Not after a transport failure: the blob would be fetched again for nothing.)
+                string? digestProblem = ex is LayerFormatException ? await CheckDigestAsync(work.Layer, ct) : null;
+                await writer.WriteAsync(new LayerFailed(work, ex, digestProblem), ct);
             }
         }
     }
