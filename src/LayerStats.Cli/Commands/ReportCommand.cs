@@ -15,10 +15,17 @@ public static class ReportCommand
           shared-layers  blobs used by two or more images, by bytes saved
           duplicates     file contents stored more than once, by duplicate bytes
           shared-bases   the shared base layer sequences (branch points of the prefix tree) and their images
+          html           one self-contained HTML page with all of them: layerstats report html --db FILE --out FILE [--top N]
         """;
 
     public static int Run(IReadOnlyList<string> args, TextWriter stdout)
     {
+        int html = ReportHtmlCommand.IndexIn(args);
+        if (html >= 0)
+        {
+            return ReportHtmlCommand.Run(args.Where((_, i) => i != html).ToList(), stdout);
+        }
+
         var a = Arguments.Parse(args, new HashSet<string> { "--db", "--format", "--limit" }, new HashSet<string>());
         if (a.Positionals.Count != 1)
         {
