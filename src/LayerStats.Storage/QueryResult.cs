@@ -31,7 +31,7 @@ public static class ReportQueries
         ["image-layers"] = "SELECT image_id, position, digest, size, uncompressed_size, compression, refs, created_by FROM image_layer_report WHERE image_id IN (SELECT image_id FROM image_summary ORDER BY compressed_bytes DESC, image_id LIMIT {0}) ORDER BY image_id, position",
         ["image-names"] = "SELECT image_id, names FROM image_summary",
         ["layers"] = "SELECT digest, diff_id, size, uncompressed_size, compression, refs, saved_bytes, files, created_by, count(*) OVER () AS total_rows FROM layer_summary ORDER BY size DESC, digest LIMIT {0}",
-        ["shared-layers"] = "SELECT s.digest, s.refs, s.size, s.saved_bytes, s.uncompressed_size, l.created_by, count(*) OVER () AS total_rows FROM shared_layers s JOIN layer_summary l ON l.digest = s.digest ORDER BY s.saved_bytes DESC, s.digest LIMIT {0}",
+        ["shared-layers"] = "SELECT s.digest, s.refs, s.size, s.saved_bytes, s.uncompressed_size, l.compression, l.created_by, count(*) OVER () AS total_rows FROM shared_layers s JOIN layer_summary l ON l.digest = s.digest ORDER BY s.saved_bytes DESC, s.digest LIMIT {0}",
         ["shared-bases"] = "SELECT layers, top_layer, base_bytes, images, saved_bytes, image_ids, layer_digests, count(*) OVER () AS total_rows FROM shared_bases ORDER BY saved_bytes DESC, top_layer LIMIT {0}",
         ["duplicates"] = "SELECT content_hash, size, occurrences, layers, duplicate_bytes, example_paths, count(*) OVER () AS total_rows FROM duplicate_files ORDER BY duplicate_bytes DESC, content_hash LIMIT {0}",
         ["duplicate-directories"] = "SELECT directory, duplicate_files, duplicate_bytes, count(*) OVER () AS total_rows FROM duplicate_bytes_by_directory ORDER BY duplicate_bytes DESC, directory LIMIT {0}",

@@ -118,9 +118,9 @@
     }
     card('images', 'Images', group(s.images), group(s.images), plural(s.distinct_diff_ids || 0, 'distinct layer content'));
     card('layers', 'Distinct layers', group(s.distinct_layers), group(s.distinct_layers), plural(s.shared_layers || 0, 'shared layer') + ' (used by ≥ 2 images)');
-    card('stored', 'Stored (compressed)', human(s.unique_compressed_bytes), exact(s.unique_compressed_bytes),
-      [bytesSpan(s.flat_compressed_bytes), ' if every image were stored whole']);
-    card('savings', 'Savings from layering', human(s.layering_savings_compressed_bytes), exact(s.layering_savings_compressed_bytes),
+    card('stored', 'Stored vs flat', human(s.unique_compressed_bytes), exact(s.unique_compressed_bytes),
+      ['compressed, of ', bytesSpan(s.flat_compressed_bytes), ' if every image were stored whole']);
+    card('savings', 'Layering savings', human(s.layering_savings_compressed_bytes), exact(s.layering_savings_compressed_bytes),
       [pct(s.layering_savings_compressed_percent) + ' of flat · uncompressed ', bytesSpan(s.layering_savings_uncompressed_bytes),
         ' (' + pct(s.layering_savings_uncompressed_percent) + ')'], 'good');
     card('duplicates', 'File duplicates', human(s.file_duplicate_bytes), exact(s.file_duplicate_bytes),
@@ -132,7 +132,7 @@
   // Horizontal bars: items are {header} or {label, value, title, color, segments:[{value,color,name}], under:{value,color,name}}.
   function barChart(container, items, opts) {
     opts = opts || {};
-    var W = Math.max(420, Math.floor(container.clientWidth || 640)), LW = opts.labelWidth || 190, VW = 78, BW = W - LW - VW - 12,
+    var W = Math.max(420, Math.floor(container.clientWidth || 640)), LW = opts.labelWidth || 190, VW = opts.valueWidth || 78, BW = W - LW - VW - 12,
       RH = opts.rowHeight || 24, y = 4;
     var max = 0;
     items.forEach(function (it) {
@@ -149,9 +149,12 @@
         return;
       }
       var row = svg('g', { 'class': 'row' });
-      var label = String(it.label);
-      row.appendChild(svg('text', { x: LW - 8, y: y + RH / 2 + 4, 'text-anchor': 'end' }, clip(label, opts.clip || Math.floor((LW - 12) / 6.6)), svgTitle(label)));
+      var label = String(it.label), suffix = it.suffix ? ' · ' + it.suffix : '';
+      var room = Math.floor((LW - 12) / 6.6) - suffix.length;
+      row.appendChild(svg('text', { x: LW - 8, y: y + RH / 2 + 4, 'text-anchor': 'end' }, clip(label, Math.max(room, 8)),
+        suffix ? svg('tspan', { 'class': 'muted' }, suffix) : null, svgTitle(label + suffix)));
       var x = LW, barH = it.under ? RH - 10 : RH - 7, sum = 0;
+      row.appendChild(svg('rect', { x: LW, y: y + 2, width: BW, height: barH, rx: 2, fill: 'var(--track)' }));
       var segs = it.segments || [{ value: it.value, color: it.color || 'var(--bar)', name: '' }];
       segs.forEach(function (sg) {
         var w = max > 0 ? BW * (sg.value || 0) / max : 0;
@@ -169,13 +172,13 @@
         }
       }
       var valueText = it.valueText || human(sum);
-      row.appendChild(svg('text', { x: W - 2, y: y + RH / 2 + 4, 'text-anchor': 'end', 'class': 'num' }, valueText,
+      row.appendChild(svg('text', { x: W - 2, y: y + RH / 2 + 4, 'text-anchor': 'end', 'class': 'num' },
+        it.valueSub ? svg('tspan', { 'class': 'muted' }, it.valueSub + '  ') : null, valueText,
         svgTitle(it.title || exact(sum))));
       g.push(row);
       y += RH;
     });
     var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + (y + 4), width: W, height: y + 4, role: 'img', 'aria-label': opts.aria || '' });
-    root.appendChild(svg('line', { x1: LW, x2: LW, y1: 0, y2: y, 'class': 'grid' }));
     g.forEach(function (n) { root.appendChild(n); });
     container.appendChild(root);
   }
@@ -193,9 +196,13 @@
       var these = lv.filter(function (r) { return r.basis === basis; });
       if (!these.length) { return; }
       items.push({ header: basis === 'compressed' ? 'Compressed blobs (what a registry stores)' : 'Uncompressed content' });
-      these.forEach(function (r) { items.push({ label: r.name, value: r.bytes, color: colors[r.level] }); });
+      var flat = these[0].bytes;
+      these.forEach(function (r) {
+        items.push({ label: r.name, value: r.bytes, color: colors[r.level],
+          valueSub: r.level > 1 && flat > 0 ? (100 * r.bytes / flat).toFixed(1) + '% ' : null });
+      });
     });
-    barChart(document.getElementById('chart-levels'), items, { aria: 'flat, stored and file-deduplicated bytes', labelWidth: 150 });
+    barChart(document.getElementById('chart-levels'), items, { aria: 'flat, stored and file-deduplicated bytes', labelWidth: 150, valueWidth: 120 });
     note('note-levels', 'Flat: every image stored whole. Layers deduplicated: each distinct layer once. Files deduplicated: ' +
       'on top of that, each distinct file content once (what a dedup filesystem or content-addressed store would add).');
   })();
@@ -204,9 +211,9 @@
   (function sharedChart() {
     var top = sharedLayers.slice(0, 12);
     barChart(document.getElementById('chart-shared'), top.map(function (r) {
-      return { label: (r.created_by ? commandLabel(r.created_by) : shortDigest(r.digest)), value: r.saved_bytes, color: 'var(--shared)',
+      return { label: (r.created_by ? commandLabel(r.created_by) : shortDigest(r.digest)), suffix: r.compression, value: r.saved_bytes, color: 'var(--shared)',
         title: exact(r.saved_bytes) + ' saved: ' + group(r.refs) + ' images share ' + r.digest + (r.created_by ? ' · ' + r.created_by : '') };
-    }), { empty: 'No layer is shared by two images.', labelWidth: 250 });
+    }), { empty: 'No layer is shared by two images.', labelWidth: 300 });
     note('note-shared', 'Saved = blob size × (images using it − 1). Labels are the layer\'s created_by; hover for details. ' +
       capNote('shared-layers', sharedLayers.length, 'shared layers are embedded'));
   })();
@@ -235,14 +242,14 @@
     var top = images.slice().sort(function (a, b) { return b.uncompressed_bytes - a.uncompressed_bytes || (a.image_id < b.image_id ? -1 : 1); }).slice(0, 25);
     barChart(box, top.map(function (r) {
       return {
-        label: imageLabel(r.image_id) + ' ' + r.platform,
+        label: imageLabel(r.image_id), suffix: r.platform + ' ' + shortDigest(r.image_id).substring(0, 8),
         segments: [
           { value: r.shared_uncompressed_bytes, color: 'var(--shared)', name: 'in shared layers' },
           { value: r.unique_uncompressed_bytes, color: 'var(--unique)', name: 'in its own layers' }],
         under: { value: r.hidden_bytes, color: 'var(--hidden)', name: 'hidden' },
         title: exact(r.uncompressed_bytes) + ' uncompressed, of which ' + exact(r.hidden_bytes) + ' hidden'
       };
-    }), { rowHeight: 26, labelWidth: 300, empty: 'No images.' });
+    }), { rowHeight: 26, labelWidth: 360, empty: 'No images.' });
     note('note-stack', 'Uncompressed bytes of each image\'s layers, split by whether another image uses the same layer blob. ' +
       (total('images') > top.length ? 'The ' + top.length + ' largest of ' + group(total('images')) + ' images; the table below lists more.' : ''));
   })();
@@ -270,11 +277,12 @@
         var inChild = {};
         b.children.forEach(function (c) { (c.image_ids || []).forEach(function (id) { inChild[id] = true; }); });
         var exactImages = (b.image_ids || []).filter(function (id) { var r = imageNames[id]; return r && r.layers === b.layers; });
-        var title = exactImages.length ? exactImages.map(imageLabel).join(', ') : 'base of ' + plural(b.layers, 'layer');
+        var title = exactImages.length ? exactImages.map(imageLabel).join(', ') : 'unnamed base';
         var li = el('li', null,
           el('div', { 'class': 'node' },
             el('div', null,
-              el('div', { 'class': 'what' }, title),
+              el('div', { 'class': 'what' }, title,
+                el('span', { 'class': 'id', title: 'top layer ' + b.top_layer }, exactImages.length ? exactImages.map(function (id) { return shortDigest(id).substring(0, 8); }).join(' ') : 'top ' + shortDigest(b.top_layer).substring(0, 8))),
               el('div', { 'class': 'facts' }, plural(b.layers, 'layer') + ' · ', bytesSpan(b.base_bytes), ' · ' + plural(b.images, 'image') + ' · saves ',
                 bytesSpan(b.saved_bytes))),
             el('div', { 'class': 'track', title: exact(b.base_bytes) + ' in the base\'s layers' },
@@ -284,7 +292,8 @@
           var shown = leaves.slice(0, 24);
           add(li, el('div', { 'class': 'leaves' }, shown.map(function (id) {
             var r = imageNames[id];
-            return el('span', { 'class': 'leaf', title: id + (r && r.layers ? ' · ' + plural(r.layers, 'layer') : '') }, imageLabel(id));
+            return el('span', { 'class': 'leaf', title: id + (r && r.layers ? ' · ' + plural(r.layers, 'layer') : '') }, imageLabel(id),
+              el('span', { 'class': 'id' }, shortDigest(id).substring(0, 8)));
           }), leaves.length > shown.length ? el('span', { 'class': 'note' }, '+ ' + group(leaves.length - shown.length) + ' more') : null));
         }
         if (b.children.length) { add(li, render(b.children)); }
@@ -335,11 +344,12 @@
     function cell(c, r) {
       var v = c.value ? c.value(r) : r[c.key];
       switch (c.type) {
-        case 'bytes': return el('td', { 'class': 'num', title: exact(v) }, human(v));
+        case 'bytes': return el('td', { 'class': v === 0 ? 'num zero' : 'num', title: exact(v) }, human(v));
         case 'int': return el('td', { 'class': 'num' }, group(v));
         case 'pct': return el('td', { 'class': 'num' }, pct(v));
         case 'ratio': return el('td', { 'class': 'num', title: v === null ? null : String(v) }, v === null || v === undefined ? '–' : (100 * v).toFixed(2) + '%');
         case 'digest': return el('td', { 'class': 'mono', title: v || '' }, shortDigest(v));
+        case 'hash': return el('td', { 'class': 'mono', title: v || '' }, v ? v.substring(0, 16) + '…' : '');
         case 'mono': return el('td', { 'class': 'mono' }, v === null || v === undefined ? '' : String(v));
         case 'cmd': return el('td', { 'class': 'cmd' }, v === null || v === undefined ? '' : String(v));
         case 'paths': return el('td', { 'class': 'paths' }, (v || []).map(function (p) { return el('div', null, p); }));
@@ -468,7 +478,7 @@
     rows: rows('duplicates'), total: total('duplicates'), sortKey: 'duplicate_bytes', capWhat: 'duplicated contents (most duplicate bytes first)',
     placeholder: 'Filter by path or hash…',
     columns: [
-      { key: 'content_hash', label: 'Content (XxHash128)', type: 'mono', value: function (r) { return r.content_hash; } },
+      { key: 'content_hash', label: 'Content (XxHash128)', type: 'hash' },
       { key: 'size', label: 'Size', type: 'bytes' },
       { key: 'occurrences', label: 'Copies', type: 'int' },
       { key: 'layers', label: 'Layers', type: 'int' },
