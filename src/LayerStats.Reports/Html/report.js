@@ -486,6 +486,34 @@
       { key: 'example_paths', label: 'Paths (up to 5)', type: 'paths' }]
   });
 
+  // Runs over time: images committed and new per run (oldest left), bytes read on hover.
+  (function runChart() {
+    var box = document.getElementById('chart-runs');
+    var list = runs.slice(0, 60).reverse();
+    if (list.length < 2) { return; }
+    var W = Math.max(420, Math.floor(box.clientWidth || 800)), H = 120, L = 44, B = 18;
+    var max = Math.max.apply(null, list.map(function (r) { return r.images_ok || 0; }).concat([1]));
+    var step = (W - L) / list.length, bw = Math.max(2, Math.min(28, step * 0.7));
+    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, role: 'img', 'aria-label': 'images per run' });
+    root.appendChild(svg('text', { x: L - 6, y: 12, 'text-anchor': 'end', 'class': 'muted num' }, group(max)));
+    root.appendChild(svg('text', { x: L - 6, y: H - B, 'text-anchor': 'end', 'class': 'muted num' }, '0'));
+    root.appendChild(svg('line', { x1: L, x2: W, y1: H - B + 0.5, y2: H - B + 0.5, 'class': 'grid' }));
+    list.forEach(function (r, i) {
+      var x = L + i * step + (step - bw) / 2, h = (H - B - 8) * (r.images_ok || 0) / max, hn = (H - B - 8) * (r.images_new || 0) / max;
+      var tip = 'run ' + r.run_id + ' · ' + (r.started_at || '') + ' · ' + r.status + ': ' + group(r.images_ok || 0) + ' images, ' +
+        group(r.images_new || 0) + ' new, ' + group(r.images_failed || 0) + ' failed, ' + human(r.bytes_read) + ' read';
+      root.appendChild(svg('rect', { 'class': 'bar', x: x, y: H - B - h, width: bw, height: Math.max(h, 0.5), fill: r.status === 'ok' ? 'var(--flat)' : 'var(--hidden)' }, svgTitle(tip)));
+      if (hn > 0) { root.appendChild(svg('rect', { x: x, y: H - B - hn, width: bw, height: hn, fill: 'var(--shared)' }, svgTitle(tip))); }
+      if (list.length <= 20 || i % Math.ceil(list.length / 20) === 0) {
+        root.appendChild(svg('text', { x: x + bw / 2, y: H - 4, 'text-anchor': 'middle', 'class': 'muted num' }, '#' + r.run_id));
+      }
+    });
+    add(box, el('div', { 'class': 'legend' },
+      el('span', null, el('i', { style: 'background: var(--flat)' }), 'images in the run'),
+      el('span', null, el('i', { style: 'background: var(--shared)' }), 'of which new'),
+      el('span', null, el('i', { style: 'background: var(--hidden)' }), 'run with failed inputs')), root);
+  })();
+
   table(document.getElementById('table-runs'), {
     rows: runs, total: total('runs'), sortKey: 'run_id', capWhat: 'runs (latest first)', placeholder: 'Filter…', pageSize: 10,
     columns: [
