@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in skopeo:skopeo umoci:umoci zstd:zstd gzip:gzip tar:tar python3:python3; do
+for tool in skopeo:skopeo umoci:umoci zstd:zstd gzip:gzip tar:tar python3:python3 chromium:chromium; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

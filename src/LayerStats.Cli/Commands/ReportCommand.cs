@@ -17,7 +17,8 @@ public static class ReportCommand
           duplicates     file contents stored more than once, by duplicate bytes
           shared-bases   the shared base layer sequences (branch points of the prefix tree) and their images
           trend          one row per finished scan run: its images, stored bytes, file duplicates, layers new/gone
-          csv            every report above as one CSV file each in DIR (see 'layerstats report csv --help')
+          csv            every report above as one CSV file each in DIR (--out DIR [--excel-safe])
+          html           one self-contained HTML page with all of them: layerstats report html --db FILE --out FILE [--top N]
         """;
 
     public static int Run(IReadOnlyList<string> args, TextWriter stdout)
@@ -25,6 +26,12 @@ public static class ReportCommand
         if (args.Count > 0 && args[0] == "csv")
         {
             return CsvReportCommand.Run(args.Skip(1).ToList(), stdout);
+        }
+
+        int html = ReportHtmlCommand.IndexIn(args);
+        if (html >= 0)
+        {
+            return ReportHtmlCommand.Run(args.Where((_, i) => i != html).ToList(), stdout);
         }
 
         var a = Arguments.Parse(args, new HashSet<string> { "--db", "--format", "--limit" }, new HashSet<string>());
@@ -46,10 +53,6 @@ public static class ReportCommand
         ResultWriters.Write(result, format, stdout, singleObject: report == "summary");
         return ExitCodes.Success;
     }
-
-    /// <summary>Writes the HTML report (the HTML writer is not in yet: the summary as a minimal page).</summary>
-    internal static void WriteHtml(LayerStatsDatabase database, string path) =>
-        throw new UsageException($"the HTML report is not available in this build (asked for {path})");
 
     internal static OutputFormat ParseFormat(string? text)
     {

@@ -67,7 +67,7 @@ public static class RunCommand
 
         if (config.HtmlReport is { } htmlPath)
         {
-            ReportCommand.WriteHtml(database, htmlPath);
+            ReportHtmlCommand.WriteFile(database, Path.GetFileName(config.Database), htmlPath);
             stderr.WriteLine($"wrote {htmlPath}");
         }
 

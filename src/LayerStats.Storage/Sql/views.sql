@@ -55,9 +55,10 @@ WHERE fc.occurrences >= 2;
 CREATE OR REPLACE VIEW image_summary AS
 SELECT i.image_id, i.config_digest, i.manifest_digest,
        i.os || '/' || i.architecture || coalesce('/' || i.variant, '') AS platform,
-       (SELECT string_agg(CASE WHEN r.repository = '' THEN NULL
+       (SELECT string_agg(DISTINCT CASE WHEN r.repository = '' THEN NULL
                                ELSE r.repository || CASE WHEN r.tag = '' THEN '' ELSE ':' || r.tag END END, ', '
-                          ORDER BY r.repository, r.tag)
+                          ORDER BY CASE WHEN r.repository = '' THEN NULL
+                               ELSE r.repository || CASE WHEN r.tag = '' THEN '' ELSE ':' || r.tag END END)
           FROM image_refs r WHERE r.image_id = i.image_id) AS names,
        i.layer_count AS layers,
        i.compressed_bytes, i.uncompressed_bytes,

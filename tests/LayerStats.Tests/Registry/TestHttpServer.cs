@@ -10,7 +10,7 @@ public sealed record SeenRequest(string Method, string PathAndQuery, string? Aut
 /// <summary>An in-process HTTP server on 127.0.0.1 at a free port (HttpListener), recording every request.</summary>
 public sealed class TestHttpServer : IDisposable
 {
-    private readonly HttpListener _listener = new();
+    private HttpListener _listener = new();
     private readonly Func<HttpListenerContext, Task> _handler;
     private readonly Task _loop;
 
@@ -20,7 +20,6 @@ public sealed class TestHttpServer : IDisposable
         for (int attempt = 0; ; attempt++)
         {
             Port = FreePort();
-            _listener.Prefixes.Clear();
             _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
             try
             {
@@ -29,6 +28,9 @@ public sealed class TestHttpServer : IDisposable
             }
             catch (HttpListenerException) when (attempt < 5)
             {
+                // Another process took the port between the probe and the bind: a fresh listener, another port.
+                // (Clearing the prefixes of a listener that failed to start throws "address in use" again.)
+                _listener = new HttpListener();
             }
         }
 
