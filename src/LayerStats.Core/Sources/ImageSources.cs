@@ -54,15 +54,28 @@ public static class ImageSources
     /// Opens <paramref name="input"/>: a path (recognised by content) or <c>docker-archive:</c>/<c>oci:</c>/<c>oci-archive:</c>
     /// PATH[:ref]. Never throws for a bad input: problems come back in <see cref="SourceListing.Errors"/>.
     /// </summary>
-    public static IImageSource Open(string input, ImageSourceOptions? options = null)
+    public static IImageSource Open(string input, ImageSourceOptions? options = null) => Open(input, options, null);
+
+    /// <summary>
+    /// As <see cref="Open(string, ImageSourceOptions?)"/>, and <c>docker://</c> inputs go to a registry source of
+    /// <paramref name="registry"/> (or, when null, of a session of its own with default options).
+    /// </summary>
+    public static IImageSource Open(string input, ImageSourceOptions? options, Registry.RegistrySession? registry)
     {
         ArgumentNullException.ThrowIfNull(input);
+        if (Registry.RegistryReference.IsRegistryInput(input))
+        {
+            return registry is not null
+                ? registry.Open(input, options)
+                : new Registry.RegistryImageSource(new Registry.RegistrySession(), input, options ?? ImageSourceOptions.Default, ownsSession: true);
+        }
+
         return new FileImageSource(Parse(input), options ?? ImageSourceOptions.Default);
     }
 
-    /// <summary>True when the input names a file source (a prefix this class knows, or an existing path).</summary>
+    /// <summary>True when the input names a source: <c>docker://</c>, a prefix this class knows, or an existing path.</summary>
     public static bool Recognises(string input) =>
-        Prefixes.Any(p => input.StartsWith(p.Prefix, StringComparison.Ordinal)) || File.Exists(input) || Directory.Exists(input);
+        Registry.RegistryReference.IsRegistryInput(input) || Prefixes.Any(p => input.StartsWith(p.Prefix, StringComparison.Ordinal)) || File.Exists(input) || Directory.Exists(input);
 
     /// <summary>
     /// Splits an input. The path part wins when it exists as written (paths may contain ':'); otherwise the longest
