@@ -61,7 +61,7 @@ public class RegistryFixture : IAsyncLifetime
     /// <summary>How the registry authenticates (override in a subclass).</summary>
     protected virtual RegistryAuth CreateAuth() => RegistryAuth.None;
 
-    /// <summary>Which images to push (override to push fewer).</summary>
+    /// <summary>Which images to push: all (true), or web:1.0 and base:1.0 only (false, for the auth registries).</summary>
     protected virtual bool PushAll => true;
 
     public RegistryServer Registry => _registry ?? throw new InvalidOperationException("not started");
@@ -75,7 +75,7 @@ public class RegistryFixture : IAsyncLifetime
     public string ExtraLayout => _dir.File("extra-layout");
 
     /// <summary>The same images as the whole registry holds, as files: scanning these gives the expected figures.</summary>
-    public string[] DiskInputs => PushAll ? [SampleLayout, ExtraLayout] : [$"oci:{SampleLayout}:web:1.0"];
+    public string[] DiskInputs => PushAll ? [SampleLayout, ExtraLayout] : [$"oci:{SampleLayout}:web:1.0", $"oci:{SampleLayout}:base:1.0"];
 
     /// <summary>A database with <see cref="DiskInputs"/> scanned (built on first use, shared by the class's tests).</summary>
     public CliHarness Disk => _disk.Value;
@@ -88,9 +88,9 @@ public class RegistryFixture : IAsyncLifetime
     {
         _registry = await RegistryServer.StartAsync(CreateAuth());
         Push($"oci:{SampleLayout}:web:1.0", "web:1.0", Web);
+        Push($"oci:{SampleLayout}:base:1.0", "base:1.0", Base);
         if (PushAll)
         {
-            Push($"oci:{SampleLayout}:base:1.0", "base:1.0", Base);
             Push($"oci:{SampleLayout}:base:1.0-zstd", "base:1.0-zstd", BaseZstd);
             Push($"oci-archive:{SampleArchive}:tool:2.0", "tool:2.0", ToolIndex);
             Push($"oci:{SampleLayout}:base:1.0", "mirror/base:1.0", Base);
@@ -169,5 +169,43 @@ public class RegistryFixture : IAsyncLifetime
         }
 
         _dir.Dispose();
+    }
+}
+
+/// <summary>A registry with htpasswd Basic auth (web:1.0 and base:1.0 only).</summary>
+public sealed class BasicAuthRegistryFixture : RegistryFixture
+{
+    public const string Username = "basicuser";
+
+    /// <summary>Distinctive, so that a search for it in output and database cannot hit anything else.</summary>
+    public const string Password = "b4sic-Pw-7f3c9e1d";
+
+    protected override RegistryAuth CreateAuth() => RegistryAuth.Basic(Username, Password);
+
+    protected override bool PushAll => false;
+}
+
+/// <summary>A registry with bearer-token auth against a <see cref="TokenServer"/> the test serves (web:1.0 and base:1.0 only).</summary>
+public sealed class TokenAuthRegistryFixture : RegistryFixture
+{
+    public const string Username = "tokenuser";
+
+    public const string Password = "t0ken-Pw-2b8e4a6c";
+
+    private TokenServer? _tokens;
+
+    public TokenServer Tokens => _tokens ?? throw new InvalidOperationException("not started");
+
+    protected override RegistryAuth CreateAuth() => RegistryAuth.Token(_tokens ??= new TokenServer(Username, Password));
+
+    protected override bool PushAll => false;
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (_tokens is not null)
+        {
+            await _tokens.DisposeAsync();
+        }
     }
 }

@@ -24,6 +24,7 @@ public sealed class TokenServer : IAsyncDisposable
     private readonly X509Certificate2 _certificate;
     private readonly string _kid;
     private readonly ConcurrentQueue<TokenRequest> _requests = new();
+    private readonly ConcurrentQueue<string> _issued = new();
     private readonly Task _loop;
 
     public TokenServer(string username, string password, TimeSpan? lifetime = null)
@@ -65,6 +66,9 @@ public sealed class TokenServer : IAsyncDisposable
 
     /// <summary>Tokens issued (requests answered 200).</summary>
     public int TokensIssued => _requests.Count(r => r.Status == HttpStatusCode.OK);
+
+    /// <summary>Every token issued over HTTP (to check that none is stored or printed).</summary>
+    public IReadOnlyList<string> IssuedTokens => _issued.ToArray();
 
     public void ResetCounters() => _requests.Clear();
 
@@ -160,6 +164,7 @@ public sealed class TokenServer : IAsyncDisposable
         }
 
         string token = IssueToken(user!, scopes);
+        _issued.Enqueue(token);
         _requests.Enqueue(new TokenRequest(account, scopes, query["service"], true, HttpStatusCode.OK));
         string body = JsonSerializer.Serialize(new Dictionary<string, object>
         {
