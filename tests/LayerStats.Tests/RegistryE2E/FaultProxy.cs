@@ -87,7 +87,11 @@ public sealed class FaultRule
 }
 
 /// <summary>One request through the proxy, as the client sent it and as it was answered (Fault: what was injected).</summary>
-public sealed record ProxiedRequest(string Method, string Path, string? Range, int Status, Fault? Fault, bool HadAuthorization);
+public sealed record ProxiedRequest(string Method, string Path, string? Range, int Status, Fault? Fault, bool HadAuthorization)
+{
+    /// <summary>When the proxy answered (the response head), UTC.</summary>
+    public DateTimeOffset At { get; init; } = DateTimeOffset.UtcNow;
+}
 
 /// <summary>
 /// A plain HTTP/1.1 proxy on 127.0.0.1 in front of a registry, at the TCP level so it can misbehave as networks do:
@@ -213,6 +217,13 @@ public sealed class FaultProxy : IAsyncDisposable
                     break;
                 }
 
+                if (head.Method.Length == 0)
+                {
+                    // Not HTTP (a TLS ClientHello: clients try https first): answer as Go's http server does, and close.
+                    await stream.WriteAsync("HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"u8.ToArray(), ct);
+                    break;
+                }
+
                 if (!await HandleAsync(socket, stream, reader, head, ct))
                 {
                     break;
@@ -244,6 +255,11 @@ public sealed class FaultProxy : IAsyncDisposable
             if (n == 0)
             {
                 return null;
+            }
+
+            if (lines.Count == 0 && line.Length == 0 && one[0] is not (>= (byte)'A' and <= (byte)'Z') and not (byte)'\r' and not (byte)'\n')
+            {
+                return new RequestHead("", "", []);
             }
 
             if (one[0] == (byte)'\n')
