@@ -83,6 +83,9 @@ public sealed class Arguments
 
     public string? Value(string name) => _values.TryGetValue(name, out var list) ? list[^1] : null;
 
+    /// <summary>Every value of a repeatable option, in order.</summary>
+    public IReadOnlyList<string> Values(string name) => _values.TryGetValue(name, out var list) ? list : [];
+
     public string Required(string name) => Value(name) ?? throw new UsageException($"{name} is required");
 
     public int? Int(string name, int min, int max)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using LayerStats.Core.Images;
 using LayerStats.Core.Layers;
 using LayerStats.Core.Model;
+using LayerStats.Core.Registry;
 using LayerStats.Core.Scanning;
 using LayerStats.Core.Sources;
 using LayerStats.Storage;
@@ -12,21 +13,33 @@ namespace LayerStats.Cli.Commands;
 public static class ScanCommand
 {
     public const string Usage = """
-        usage: layerstats scan --db FILE [--jobs N] [--file-hash xxh128|sha256] [--platform os/arch[/variant]] [--summary] [--quiet] INPUT...
+        usage: layerstats scan --db FILE [--jobs N] [--file-hash xxh128|sha256] [--platform os/arch[/variant]] [--summary] [--quiet]
+                               [registry options] INPUT...
 
         INPUT is a docker save tarball (legacy or Docker 25+), an OCI layout directory or tarball, any of these
-        gzipped, or one of docker-archive:PATH[:ref], oci:PATH[:ref], oci-archive:PATH[:ref].
+        gzipped, or one of docker-archive:PATH[:ref], oci:PATH[:ref], oci-archive:PATH[:ref], or a registry:
+        docker://HOST[:PORT]/NAME:TAG (one tag), docker://HOST/NAME@sha256:... (one digest), docker://HOST/NAME
+        (every tag), docker://HOST (every repository of the catalog), docker://alpine (Docker Hub, :latest).
           --db FILE         the DuckDB database to create or update
           --jobs N          layers read at once (default: one per core)
           --file-hash H     xxh128 (default) or sha256 (adds SHA-256 per file)
           --platform P      keep only images of this platform (os/arch[/variant])
           --summary         print the summary report (as 'report summary' does) when the scan is done
           --quiet           no progress and no closing line on stderr
+        registry options:
+          --username U --password-stdin   credentials for the registries scanned (password read from stdin);
+                            otherwise $REGISTRY_AUTH_FILE, containers auth.json, $DOCKER_CONFIG/config.json or
+                            ~/.docker/config.json (auths, credHelpers, credsStore) are used
+          --auth-file PATH  read credentials from this file only (docker config.json or containers auth.json)
+          --insecure-registry HOST  allow plain http and unchecked TLS for HOST[:PORT] (repeatable; loopback
+                            hosts may always use plain http)
+          --registry-jobs N requests in flight per registry (default 4)
+          --retry-time S    seconds one request may spend retrying (default 60)
         """;
 
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
-        var a = Arguments.Parse(args, new HashSet<string> { "--db", "--jobs", "--file-hash", "--platform" }, new HashSet<string> { "--quiet", "--summary" });
+        var a = Arguments.Parse(args, new HashSet<string> { "--db", "--jobs", "--file-hash", "--platform", "--username", "--auth-file", "--insecure-registry", "--registry-jobs", "--retry-time" }, new HashSet<string> { "--quiet", "--summary", "--password-stdin" });
         string db = a.Required("--db");
         if (a.Positionals.Count == 0)
         {
@@ -52,7 +65,8 @@ public static class ScanCommand
 
         bool quiet = a.Flag("--quiet");
         var sourceOptions = new ImageSourceOptions { PlatformFilter = platform };
-        var sources = a.Positionals.Select(input => ImageSources.Open(input, sourceOptions)).ToList();
+        using var registry = new RegistrySession(RegistryOptionsFrom(a, stderr));
+        var sources = a.Positionals.Select(input => ImageSources.Open(input, sourceOptions, registry)).ToList();
         try
         {
             using var database = LayerStatsDatabase.Open(db);
@@ -103,6 +117,45 @@ public static class ScanCommand
                 await source.DisposeAsync();
             }
         }
+    }
+
+    private static RegistryOptions RegistryOptionsFrom(Arguments a, TextWriter stderr)
+    {
+        string? username = a.Value("--username");
+        bool passwordStdin = a.Flag("--password-stdin");
+        if ((username is null) != !passwordStdin)
+        {
+            throw new UsageException("--username and --password-stdin go together");
+        }
+
+        RegistryCredential? credential = null;
+        if (username is not null)
+        {
+            string password = (Console.In.ReadToEnd() ?? "").TrimEnd('\r', '\n');
+            if (password.Length == 0)
+            {
+                throw new UsageException("--password-stdin read an empty password");
+            }
+
+            credential = new RegistryCredential(username, password, null, "--username");
+        }
+
+        var gate = new Lock();
+        return new RegistryOptions
+        {
+            Credentials = new CredentialSettings { Explicit = credential, AuthFile = a.Value("--auth-file") },
+            InsecureRegistries = a.Values("--insecure-registry"),
+            JobsPerRegistry = a.Int("--registry-jobs", 1, 64) ?? 4,
+            RetryBudget = TimeSpan.FromSeconds(a.Int("--retry-time", 0, 86400) ?? 60),
+            UserAgent = $"layerstats/{ToolInfo.Version}",
+            Warn = message =>
+            {
+                lock (gate)
+                {
+                    stderr.WriteLine($"warning: {message}");
+                }
+            },
+        };
     }
 
     private static string Describe(ScanError e)

@@ -60,7 +60,15 @@ public sealed record AuthChallenge(string Scheme, IReadOnlyDictionary<string, st
             string token = ReadToken(s, ref i);
             if (token.Length == 0)
             {
-                i++; // a stray character: skip it
+                if (s[i] == '"')
+                {
+                    _ = ReadQuoted(s, ref i); // a stray quoted string: skip it whole
+                }
+                else
+                {
+                    i++; // a stray character: skip it
+                }
+
                 continue;
             }
 

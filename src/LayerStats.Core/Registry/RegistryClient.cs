@@ -230,7 +230,7 @@ internal sealed class RegistryClient : IDisposable
         {
             HttpStatusCode.Unauthorized => _credentials.Find(_host) is { } c
                 ? $" (the registry rejected the credentials from {c.From})"
-                : " (authentication required: log in with docker login, or give --username and --password-stdin or --auth-file)",
+                : $" (no credentials found for {DisplayHost}: log in with docker login, or give --username and --password-stdin, or --auth-file)",
             HttpStatusCode.Forbidden => " (access denied)",
             _ => "",
         };
