@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test: the .NET suite (unit, end-to-end on real archives, interop with skopeo/umoci) and the
+# Runs every test: the .NET suite (unit, end-to-end on real archives and a real registry, interop with skopeo/umoci) and the
 # reference implementation's own self-test. Installs the Debian tools the tests use when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in skopeo:skopeo umoci:umoci zstd:zstd gzip:gzip tar:tar python3:python3 chromium:chromium; do
+for tool in skopeo:skopeo umoci:umoci docker-registry:docker-registry htpasswd:apache2-utils zstd:zstd gzip:gzip tar:tar python3:python3 chromium:chromium; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
