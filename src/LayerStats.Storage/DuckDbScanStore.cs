@@ -16,6 +16,7 @@ namespace LayerStats.Storage;
 public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 {
     private readonly DuckDBConnection _connection = database.Connection;
+    private readonly Lock _configLock = new();
 
     public int BeginRun(ScanRunStart start)
     {
@@ -68,6 +69,25 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     {
         using var cmd = Command("SELECT file_hashing FROM layer_contents WHERE diff_id = ?", diffId.ToString());
         return cmd.ExecuteScalar() is string name ? ParseHashing(name) : null;
+    }
+
+    /// <summary>A stored config blob by digest (verified when stored), or null. Thread-safe: sources call it from several tasks.</summary>
+    public byte[]? FindConfig(Digest digest)
+    {
+        lock (_configLock)
+        {
+            using var cmd = Command("SELECT content FROM configs WHERE digest = ?", digest.ToString());
+            using var reader = cmd.ExecuteReader();
+            if (!reader.Read())
+            {
+                return null;
+            }
+
+            using var stream = reader.GetStream(0);
+            using var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            return copy.ToArray();
+        }
     }
 
     public ILayerLoad BeginLayerLoad(int runId, Digest expectedDiffId, FileHashing hashing) => new LayerLoad(this, database.Duplicate(), runId, expectedDiffId, hashing);
@@ -135,6 +155,11 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 f.Efficiency, f.WastedBytes, double.IsFinite(f.UserWastedPercent) ? f.UserWastedPercent : null, f.DiveSizeBytes, f.DiveUserSizeBytes, runId, runId))
             {
                 insert.ExecuteNonQuery();
+            }
+
+            using (var insertConfig = Command("INSERT INTO configs VALUES (?, ?) ON CONFLICT DO NOTHING", image.ConfigDigest.ToString(), image.ConfigBytes.ToArray()))
+            {
+                insertConfig.ExecuteNonQuery();
             }
 
             var createdBy = config.LayerCreatedBy();

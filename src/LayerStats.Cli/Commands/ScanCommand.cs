@@ -64,13 +64,14 @@ public static class ScanCommand
         }
 
         bool quiet = a.Flag("--quiet");
-        var sourceOptions = new ImageSourceOptions { PlatformFilter = platform };
         using var registry = new RegistrySession(RegistryOptionsFrom(a, stderr));
+        using var database = LayerStatsDatabase.Open(db);
+        using var store = new DuckDbScanStore(database);
+        // The sources list images before any layer is read, on this task; the store is free for config look-ups then.
+        var sourceOptions = new ImageSourceOptions { PlatformFilter = platform, KnownConfig = store.FindConfig };
         var sources = a.Positionals.Select(input => ImageSources.Open(input, sourceOptions, registry)).ToList();
         try
         {
-            using var database = LayerStatsDatabase.Open(db);
-            using var store = new DuckDbScanStore(database);
             var pipeline = new ScanPipeline(store, new ScanOptions(jobs, hashing, ToolInfo.Version));
             var clock = Stopwatch.StartNew();
             using var progress = !quiet && !Console.IsErrorRedirected ? new ProgressLine(pipeline.Progress, stderr) : null;

@@ -39,6 +39,9 @@ public interface IImage
 
     Digest ConfigDigest { get; }
 
+    /// <summary>The config blob as read (and verified against <see cref="ConfigDigest"/>), kept in the database.</summary>
+    ReadOnlyMemory<byte> ConfigBytes { get; }
+
     ImageConfig Config { get; }
 
     IReadOnlyList<ILayer> Layers { get; }
@@ -91,5 +94,6 @@ public sealed record SourceImage(
     Digest? ManifestDigest,
     string ManifestMediaType,
     Digest ConfigDigest,
+    ReadOnlyMemory<byte> ConfigBytes,
     ImageConfig Config,
     IReadOnlyList<ILayer> Layers) : IImage;

@@ -278,10 +278,21 @@ internal sealed class RegistryImageSource(RegistrySession session, string input,
         }
 
         var configDescriptor = manifest.Config;
-        var request = new RegistryRequest(HttpMethod.Get, client.Url($"/v2/{repository}/blobs/{configDescriptor.Digest}"), Scope(repository));
-        var configDocument = await client.GetDocumentAsync(request, options.MaxDocumentBytes, cancellationToken).ConfigureAwait(false);
-        Verify(configDocument.Bytes, configDescriptor, $"config {configDescriptor.Digest} of manifest {document.Digest}");
-        var config = ManifestParser.ParseConfig(configDocument.Bytes, $"config {configDescriptor.Digest}");
+        // A config the database already holds (verified when it was stored) is not fetched again: a rescan of an
+        // unchanged registry reads manifests only.
+        byte[] configBytes;
+        if (options.KnownConfig?.Invoke(configDescriptor.Digest) is { } known)
+        {
+            configBytes = known;
+        }
+        else
+        {
+            var request = new RegistryRequest(HttpMethod.Get, client.Url($"/v2/{repository}/blobs/{configDescriptor.Digest}"), Scope(repository));
+            configBytes = (await client.GetDocumentAsync(request, options.MaxDocumentBytes, cancellationToken).ConfigureAwait(false)).Bytes;
+        }
+
+        Verify(configBytes, configDescriptor, $"config {configDescriptor.Digest} of manifest {document.Digest}");
+        var config = ManifestParser.ParseConfig(configBytes, $"config {configDescriptor.Digest}");
         if (!KeepPlatform(descriptorPlatform ?? config.Platform))
         {
             return null;
@@ -301,7 +312,7 @@ internal sealed class RegistryImageSource(RegistrySession session, string input,
         }
 
         string manifestMediaType = MediaTypes.IsManifest(document.MediaType) ? document.MediaType! : manifest.MediaType;
-        return new SourceImage(document.Digest, document.Digest, manifestMediaType, configDescriptor.Digest, config, layers);
+        return new SourceImage(document.Digest, document.Digest, manifestMediaType, configDescriptor.Digest, configBytes, config, layers);
     }
 
     private static BlobOpener BlobOpener(RegistryClient client, string repository, Descriptor layer) =>

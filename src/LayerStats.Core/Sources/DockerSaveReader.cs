@@ -155,7 +155,7 @@ internal sealed class DockerSaveReader(ReadContext context)
                 layers.Add(new BlobLayer(descriptor, diffId, context.Container.OpenerFor(layerEntry.Value)));
             }
 
-            var image = new SourceImage(configDigest, null, ImageSources.LegacyDockerSaveMediaType, configDigest, config, layers);
+            var image = new SourceImage(configDigest, null, ImageSources.LegacyDockerSaveMediaType, configDigest, bytes, config, layers);
             _images[configDigest] = image;
             return image;
         }

@@ -12,6 +12,12 @@ public sealed record ImageSourceOptions
     /// <summary>The largest index, manifest, config or manifest.json read into memory.</summary>
     public long MaxDocumentBytes { get; init; } = 16 * 1024 * 1024;
 
+    /// <summary>
+    /// A config blob the caller already holds (verified when it was stored), by digest; null when it does not. Remote
+    /// sources use it instead of fetching the blob again. Called from several tasks at once: it must be thread-safe.
+    /// </summary>
+    public Func<Digest, byte[]?>? KnownConfig { get; init; }
+
     /// <summary>How deep nested indexes are followed before giving up.</summary>
     public int MaxIndexDepth { get; init; } = 8;
 

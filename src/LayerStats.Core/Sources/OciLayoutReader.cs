@@ -226,7 +226,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
                 layers.Add(new BlobLayer(layer, config.DiffIds[i], context.Container.OpenerFor(entry.Value)));
             }
 
-            var built = new SourceImage(d.Digest, d.Digest, manifest.MediaType, manifest.Config.Digest, config, layers);
+            var built = new SourceImage(d.Digest, d.Digest, manifest.MediaType, manifest.Config.Digest, configBytes, config, layers);
             _manifests[d.Digest] = built;
             return built;
         }

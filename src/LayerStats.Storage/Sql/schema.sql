@@ -84,6 +84,13 @@ CREATE TABLE IF NOT EXISTS images (
     last_run_id              INTEGER NOT NULL
 );
 
+-- Image config blobs, as read and verified (digest = sha256 of content): labels, env, history for reports and
+-- ad-hoc SQL (json_extract(content::VARCHAR, ...)); and a registry rescan need not fetch them again.
+CREATE TABLE IF NOT EXISTS configs (
+    digest  VARCHAR PRIMARY KEY,
+    content BLOB NOT NULL
+);
+
 -- The layers of each image, bottom (0) to top.
 CREATE TABLE IF NOT EXISTS image_layers (
     image_id   VARCHAR NOT NULL,
