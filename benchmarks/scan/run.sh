@@ -6,7 +6,7 @@
 # Prints medians, MB/s of uncompressed tar, ratios and peak RSS. See benchmarks/README.md, "Whole scan".
 set -euo pipefail
 
-N=3
+N=5
 SCALE=1
 SEED=42
 WORK="${TMPDIR:-/tmp}/layerstats-bench"
@@ -17,12 +17,13 @@ BUILD=1
 usage() {
     cat <<EOF
 usage: benchmarks/scan/run.sh [-n RUNS] [--scale S] [--seed N] [--work DIR] [--data DIR] [--no-extra] [--no-build]
-  -n RUNS      timed runs of every command; medians are printed (default 3)
+  -n RUNS      timed runs of every command; medians (and the best run) are printed (default 5)
   --scale S    data set size factor (default 1: ~0.78 GB of distinct tar, ~0.28 GB per compressed variant)
   --seed N     data set seed (default 42)
   --work DIR   builds, databases and results (default \$TMPDIR/layerstats-bench or /tmp/layerstats-bench)
   --data DIR   the data set (default WORK/data-SCALE-SEED; regenerated only when missing or built with other options)
-  --no-extra   skip the where-does-the-time-go runs (--jobs 1 and 4, verify-only, --file-hash sha256, limit --jobs 1)
+  --no-extra   skip the where-does-the-time-go runs (--jobs 1 and 4, verify-only, --file-hash sha256, no tiered
+               JIT, limit --jobs 1 and in manifest order)
   --no-build   use the binaries of a previous run in WORK
 EOF
 }
@@ -85,10 +86,14 @@ GZ_LAYOUTS=("$DATA"/gzip/*)
 ZST_LAYOUTS=("$DATA"/zstd/*)
 
 : > "$RUNS"
-declare -A MEDIAN RSS
+declare -A MEDIAN BEST CPU RSS
 
-# measure KEY PREPARE CMD...: runs CMD N times (PREPARE, eval'ed, before each), wall time from bash's clock, peak
-# RSS from GNU time; keeps the median wall time and the largest peak RSS.
+# median of the numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# measure KEY PREPARE CMD...: runs CMD N times (PREPARE, eval'ed, before each); wall time from bash's clock, CPU
+# time (user + system) and peak RSS from GNU time; keeps the median and best wall time, the median CPU time and
+# the largest peak RSS.
 measure() {
     local key=$1 prep=$2
     shift 2
@@ -96,19 +101,21 @@ measure() {
     for ((i = 1; i <= N; i++)); do
         eval "$prep"
         t0=$EPOCHREALTIME
-        if ! /usr/bin/time -f "%M" -o "$WORK/time.out" "$@" > "$WORK/$key.stdout" 2> "$WORK/$key.stderr"; then
+        if ! /usr/bin/time -f "%M %U %S" -o "$WORK/time.out" "$@" > "$WORK/$key.stdout" 2> "$WORK/$key.stderr"; then
             echo "failed: $key: $*" >&2
             tail -5 "$WORK/$key.stderr" >&2
             exit 1
         fi
         t1=$EPOCHREALTIME
-        rss=$(tail -1 "$WORK/time.out")
-        printf '%s\t%d\t%s\t%s\n' "$key" "$i" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" "$rss" >> "$RUNS"
+        read -r rss user sys < <(tail -1 "$WORK/time.out")
+        printf '%s\t%d\t%s\t%s\t%s\n' "$key" "$i" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" \
+            "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" "$rss" >> "$RUNS"
     done
-    MEDIAN[$key]=$(awk -F'\t' -v k="$key" '$1 == k { print $3 }' "$RUNS" | sort -g |
-        awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
-    RSS[$key]=$(awk -F'\t' -v k="$key" '$1 == k && $4 > m { m = $4 } END { print m + 0 }' "$RUNS")
-    printf '  %-22s median %7.3f s  (runs: %s)\n' "$key" "${MEDIAN[$key]}" \
+    MEDIAN[$key]=$(awk -F'\t' -v k="$key" '$1 == k { print $3 }' "$RUNS" | median)
+    BEST[$key]=$(awk -F'\t' -v k="$key" '$1 == k { print $3 }' "$RUNS" | sort -g | head -1)
+    CPU[$key]=$(awk -F'\t' -v k="$key" '$1 == k { print $4 }' "$RUNS" | median)
+    RSS[$key]=$(awk -F'\t' -v k="$key" '$1 == k && $5 > m { m = $5 } END { print m + 0 }' "$RUNS")
+    printf '  %-22s median %7.3f s, cpu %6.2f s  (runs: %s)\n' "$key" "${MEDIAN[$key]}" "${CPU[$key]}" \
         "$(awk -F'\t' -v k="$key" '$1 == k { printf "%s ", $3 }' "$RUNS")" >&2
 }
 
@@ -142,15 +149,20 @@ if [ "$EXTRA" = 1 ]; then
     measure scan-gzip-sha256 fresh "$LS" scan --db "$DB" --file-hash sha256 "${GZ_LAYOUTS[@]}"
     # The zstd variant's content (diff_ids) is already stored: every gzip blob is read and verified, no tar walk,
     # no file rows written.
-    measure scan-gzip-verify 'cp "$WORK/zstd-only.duckdb" "$DB"; rm -f "$DB.wal"' "$LS" scan --db "$DB" "${GZ_LAYOUTS[@]}"
+    measure scan-gzip-verify 'cp "$WORK/zstd-only.duckdb" "$DB"; rm -f "$DB.wal"; sync "$DB"' "$LS" scan --db "$DB" "${GZ_LAYOUTS[@]}"
     VERIFY_LINE=$(tail -1 "$WORK/scan-gzip-verify.stderr")
+    # Tiered JIT off: ZstdSharp (managed) and the tar walk otherwise run partly as unoptimised tier-0 code.
+    measure scan-gzip-tc0 'fresh; export DOTNET_TieredCompilation=0' "$LS" scan --db "$DB" "${GZ_LAYOUTS[@]}"
+    measure scan-zstd-tc0 'fresh; export DOTNET_TieredCompilation=0' "$LS" scan --db "$DB" "${ZST_LAYOUTS[@]}"
+    measure limit-zstd-tc0 'export DOTNET_TieredCompilation=0' "$BENCH" --limit "${ZST_LAYOUTS[@]}"
+    unset DOTNET_TieredCompilation
     measure limit-gzip-jobs1 : "$BENCH" --limit --jobs 1 "${GZ_LAYOUTS[@]}"
     measure limit-gzip-in-order : "$BENCH" --limit --in-order "${GZ_LAYOUTS[@]}"
 fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-mbps() { awk -v b="$TAR_BYTES" -v s="${MEDIAN[$1]}" 'BEGIN { printf "%.0f", b / 1e6 / s }'; }
-ratio() { awk -v a="${MEDIAN[$1]}" -v b="${MEDIAN[$2]}" 'BEGIN { printf "%.2f", a / b }'; }
+mbps() { awk -v b="$TAR_BYTES" -v s="$1" 'BEGIN { printf "%.0f", b / 1e6 / s }'; }
+ratio() { awk -v a="${MEDIAN[$1]}" -v b="${MEDIAN[$2]}" -v c="${CPU[$1]}" -v d="${CPU[$2]}" 'BEGIN { printf "%.2f (cpu %.2f)", a / b, c / d }'; }
 mib() { awk -v k="${RSS[$1]}" 'BEGIN { printf "%.0f", k / 1024 }'; }
 
 {
@@ -163,29 +175,33 @@ mib() { awk -v k="${RSS[$1]}" 'BEGIN { printf "%.0f", k / 1024 }'; }
     echo "rescan: $RESCAN_LINE"
     [ -n "${VERIFY_LINE:-}" ] && echo "verify-only scan: $VERIFY_LINE"
     echo
-    printf '| %-24s | %9s | %13s | %13s |\n' "run (median of $N)" "seconds" "MB/s of tar" "peak RSS MiB"
-    printf '|%s|%s|%s|%s|\n' "--------------------------" "----------:" "--------------:" "--------------:"
+    printf '| %-20s | %8s | %8s | %10s | %11s | %7s | %8s |\n' "run (N=$N)" "median s" "best s" "MB/s (med)" "MB/s (best)" "cpu s" "RSS MiB"
+    printf '|%s|%s|%s|%s|%s|%s|%s|\n' "----------------------" "---------:" "---------:" "-----------:" "------------:" "--------:" "---------:"
     for key in scan-gzip scan-zstd rescan-gzip report-summary limit-gzip limit-zstd gzip-sha256sum gzip-sha256sum-P2 \
         zstd-sha256sum zstd-sha256sum-P2 scan-gzip-jobs1 scan-gzip-jobs4 scan-gzip-sha256 scan-gzip-verify \
-        limit-gzip-jobs1 limit-gzip-in-order; do
+        scan-gzip-tc0 scan-zstd-tc0 limit-zstd-tc0 limit-gzip-jobs1 limit-gzip-in-order; do
         [ -n "${MEDIAN[$key]:-}" ] || continue
-        case "$key" in rescan-* | report-*) rate="-" ;; *) rate=$(mbps "$key") ;; esac
-        printf '| %-24s | %9s | %13s | %13s |\n' "$key" "${MEDIAN[$key]}" "$rate" "$(mib "$key")"
+        case "$key" in
+            rescan-* | report-*) rate="-" best="-" ;;
+            *) rate=$(mbps "${MEDIAN[$key]}") best=$(mbps "${BEST[$key]}") ;;
+        esac
+        printf '| %-20s | %8s | %8s | %10s | %11s | %7s | %8s |\n' "$key" "${MEDIAN[$key]}" "${BEST[$key]}" "$rate" "$best" "${CPU[$key]}" "$(mib "$key")"
     done
     echo
-    echo "ratios of median wall times:"
-    echo "  scan / in-process limit           gzip $(ratio scan-gzip limit-gzip)   zstd $(ratio scan-zstd limit-zstd)"
-    echo "  gzip|sha256sum / scan (speed-up)  sequential $(ratio gzip-sha256sum scan-gzip)   -P2 $(ratio gzip-sha256sum-P2 scan-gzip)"
-    echo "  zstd|sha256sum / scan (speed-up)  sequential $(ratio zstd-sha256sum scan-zstd)   -P2 $(ratio zstd-sha256sum-P2 scan-zstd)"
-    echo "  rescan / first scan               $(ratio rescan-gzip scan-gzip)"
-    echo "  peak RSS of the scan              gzip $(mib scan-gzip) MiB   zstd $(mib scan-zstd) MiB"
+    echo "ratios of median wall times (and of median CPU times):"
+    echo "  scan / in-process limit             gzip $(ratio scan-gzip limit-gzip)   zstd $(ratio scan-zstd limit-zstd)"
+    echo "  gzip|sha256sum / scan (speed-up)    sequential $(ratio gzip-sha256sum scan-gzip)   -P2 $(ratio gzip-sha256sum-P2 scan-gzip)"
+    echo "  zstd|sha256sum / scan (speed-up)    sequential $(ratio zstd-sha256sum scan-zstd)   -P2 $(ratio zstd-sha256sum-P2 scan-zstd)"
+    echo "  rescan / first scan                 $(ratio rescan-gzip scan-gzip)"
+    echo "  peak RSS of the scan                gzip $(mib scan-gzip) MiB   zstd $(mib scan-zstd) MiB"
     if [ "$EXTRA" = 1 ]; then
-        echo "  scan --jobs 1 / scan (default)    $(ratio scan-gzip-jobs1 scan-gzip)   (limit --jobs 1 / limit: $(ratio limit-gzip-jobs1 limit-gzip))"
-        echo "  scan --jobs 4 / scan (default)    $(ratio scan-gzip-jobs4 scan-gzip)"
-        echo "  verify-only / scan                $(ratio scan-gzip-verify scan-gzip)"
-        echo "  --file-hash sha256 / scan         $(ratio scan-gzip-sha256 scan-gzip)"
-        echo "  limit in manifest order / limit largest first  $(ratio limit-gzip-in-order limit-gzip)"
+        echo "  scan --jobs 1 / scan (default)      $(ratio scan-gzip-jobs1 scan-gzip)   limit --jobs 1 / limit: $(ratio limit-gzip-jobs1 limit-gzip)"
+        echo "  scan --jobs 4 / scan (default)      $(ratio scan-gzip-jobs4 scan-gzip)"
+        echo "  verify-only / scan                  $(ratio scan-gzip-verify scan-gzip)"
+        echo "  --file-hash sha256 / scan           $(ratio scan-gzip-sha256 scan-gzip)"
+        echo "  tiered JIT off / scan               gzip $(ratio scan-gzip-tc0 scan-gzip)   zstd $(ratio scan-zstd-tc0 scan-zstd)   limit zstd $(ratio limit-zstd-tc0 limit-zstd)"
+        echo "  limit in manifest order / largest first  $(ratio limit-gzip-in-order limit-gzip)"
     fi
     echo
-    echo "every run (seconds): $RUNS"
+    echo "every run (key, run, wall s, cpu s, peak RSS KiB): $RUNS"
 } | tee "$OUT"
