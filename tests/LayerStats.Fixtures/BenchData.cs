@@ -120,7 +120,7 @@ public static class BenchData
         for (int i = 0; i < s_layers.Length; i++)
         {
             var spec = s_layers[i];
-            plans[spec.Name] = Plan(spec, scale, new Random(HashCode.Combine(seed, i)), spec.Lower.Select(l => plans[l]).ToList());
+            plans[spec.Name] = Plan(spec, scale, new Random(unchecked((seed * 7919) + (i * 104729) + 1)), spec.Lower.Select(l => plans[l]).ToList());
         }
 
         Directory.CreateDirectory(Path.Combine(dir, "blobs", "gzip"));
