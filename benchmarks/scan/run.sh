@@ -23,7 +23,7 @@ usage: benchmarks/scan/run.sh [-n RUNS] [--scale S] [--seed N] [--work DIR] [--d
   --work DIR   builds, databases and results (default \$TMPDIR/layerstats-bench or /tmp/layerstats-bench)
   --data DIR   the data set (default WORK/data-SCALE-SEED; regenerated only when missing or built with other options)
   --no-extra   skip the where-does-the-time-go runs (--jobs 1 and 4, verify-only, --file-hash sha256, no tiered
-               JIT, limit --jobs 1 and in manifest order)
+               JIT, limit --jobs 1 and in input order)
   --no-build   use the binaries of a previous run in WORK
 EOF
 }
@@ -200,7 +200,7 @@ mib() { awk -v k="${RSS[$1]}" 'BEGIN { printf "%.0f", k / 1024 }'; }
         echo "  verify-only / scan                  $(ratio scan-gzip-verify scan-gzip)"
         echo "  --file-hash sha256 / scan           $(ratio scan-gzip-sha256 scan-gzip)"
         echo "  tiered JIT off / scan               gzip $(ratio scan-gzip-tc0 scan-gzip)   zstd $(ratio scan-zstd-tc0 scan-zstd)   limit zstd $(ratio limit-zstd-tc0 limit-zstd)"
-        echo "  limit in manifest order / largest first  $(ratio limit-gzip-in-order limit-gzip)"
+        echo "  limit in input order / largest first  $(ratio limit-gzip-in-order limit-gzip)"
     fi
     echo
     echo "every run (key, run, wall s, cpu s, peak RSS KiB): $RUNS"
