@@ -4,8 +4,14 @@ namespace LayerStats.Benchmarks;
 
 public static class Program
 {
-    public static void Main(string[] args)
+    public static int Main(string[] args)
     {
+        // `--limit [--jobs N] DIR...`: the in-process limit of a whole scan (decompress + SHA-256 only), see LimitKernel.
+        if (args is ["--limit", .. var rest])
+        {
+            return LimitKernel.RunAsync(rest).GetAwaiter().GetResult();
+        }
+
         // `--write-layer <dir>` writes the benchmark layer (layer.tar, layer.tar.gz, layer.tar.zst) for command-line comparisons.
         if (args is ["--write-layer", var dir])
         {
@@ -15,9 +21,10 @@ public static class Program
             File.WriteAllBytes(Path.Combine(dir, "layer.tar.gz"), LayerGenerator.Gzip(tar));
             File.WriteAllBytes(Path.Combine(dir, "layer.tar.zst"), LayerGenerator.Zstd(tar));
             Console.WriteLine($"wrote {dir}: tar {tar.Length} bytes");
-            return;
+            return 0;
         }
 
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
     }
 }

@@ -13,7 +13,12 @@ public static class Program
             }
             return 0;
         }
+        if (args.Length >= 2 && args[0] == "bench-data")
+        {
+            return BenchData.Run(args[1..]);
+        }
         Console.Error.WriteLine("usage: LayerStats.Fixtures samples <output-dir>");
+        Console.Error.WriteLine("       LayerStats.Fixtures bench-data <output-dir> [--scale N] [--seed S]");
         return 2;
     }
 }

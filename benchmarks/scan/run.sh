@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# The whole-scan benchmark: builds a deterministic data set (8 images in OCI layouts, 12 distinct layers, gzip and
+# zstd variants; see tests/LayerStats.Fixtures/BenchData.cs) and times, on the same distinct layers, in one run:
+# layerstats scan (fresh DB), the `gzip -dc | sha256sum` and `zstd -dc | sha256sum` baselines (sequential and 2 at
+# a time), the in-process limit (decompress + SHA-256 only, all cores), an unchanged rescan and `report summary`.
+# Prints medians, MB/s of uncompressed tar, ratios and peak RSS. See benchmarks/README.md, "Whole scan".
+set -euo pipefail
+
+N=5
+SCALE=1
+SEED=42
+WORK="${TMPDIR:-/tmp}/layerstats-bench"
+DATA=""
+EXTRA=1
+BUILD=1
+
+usage() {
+    cat <<EOF
+usage: benchmarks/scan/run.sh [-n RUNS] [--scale S] [--seed N] [--work DIR] [--data DIR] [--no-extra] [--no-build]
+  -n RUNS      timed runs of every command; medians (and the best run) are printed (default 5)
+  --scale S    data set size factor (default 1: ~0.78 GB of distinct tar, ~0.28 GB per compressed variant)
+  --seed N     data set seed (default 42)
+  --work DIR   builds, databases and results (default \$TMPDIR/layerstats-bench or /tmp/layerstats-bench)
+  --data DIR   the data set (default WORK/data-SCALE-SEED; regenerated only when missing or built with other options)
+  --no-extra   skip the where-does-the-time-go runs (--jobs 1 and 4, verify-only, --file-hash sha256, no tiered
+               JIT, limit --jobs 1 and in input order)
+  --no-build   use the binaries of a previous run in WORK
+EOF
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -n) N=$2; shift 2 ;;
+        --scale) SCALE=$2; shift 2 ;;
+        --seed) SEED=$2; shift 2 ;;
+        --work) WORK=$2; shift 2 ;;
+        --data) DATA=$2; shift 2 ;;
+        --no-extra) EXTRA=0; shift ;;
+        --no-build) BUILD=0; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; exit 2 ;;
+    esac
+done
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+mkdir -p "$WORK"
+WORK=$(cd "$WORK" && pwd)
+DATA=${DATA:-$WORK/data-$SCALE-$SEED}
+LS="$WORK/ls/layerstats"
+FIXTURES="$ROOT/tests/LayerStats.Fixtures/bin/Release/net10.0/LayerStats.Fixtures"
+BENCH="$ROOT/benchmarks/LayerStats.Benchmarks/bin/Release/net10.0/LayerStats.Benchmarks"
+DB="$WORK/scan.duckdb"
+RUNS="$WORK/runs.tsv"
+OUT="$WORK/results.txt"
+
+for tool in gzip zstd sha256sum xargs; do
+    command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
+done
+[ -x /usr/bin/time ] || { echo "missing /usr/bin/time (GNU time): apt-get install -y time" >&2; exit 1; }
+
+if [ "$BUILD" = 1 ]; then
+    echo "building (Release) ..." >&2
+    dotnet publish "$ROOT/src/LayerStats.Cli" -c Release -o "$WORK/ls" -nologo -v q >/dev/null
+    dotnet build "$ROOT/tests/LayerStats.Fixtures" -c Release -nologo -v q >/dev/null
+    dotnet build "$ROOT/benchmarks/LayerStats.Benchmarks" -c Release -nologo -v q >/dev/null
+fi
+
+PARAMS="scale=$SCALE seed=$SEED"
+GEN_SECONDS=""
+if [ "$(cat "$DATA/.params" 2>/dev/null)" != "$PARAMS" ]; then
+    echo "generating the data set in $DATA ($PARAMS) ..." >&2
+    t0=$EPOCHREALTIME
+    "$FIXTURES" bench-data "$DATA" --scale "$SCALE" --seed "$SEED"
+    GEN_SECONDS=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+    echo "$PARAMS" > "$DATA/.params"
+fi
+
+TAR_BYTES=$(awk -F'\t' 'NR > 1 { s += $2 } END { print s }' "$DATA/layers.tsv")
+GZ_BYTES=$(awk -F'\t' 'NR > 1 { s += $7 } END { print s }' "$DATA/layers.tsv")
+ZST_BYTES=$(awk -F'\t' 'NR > 1 { s += $9 } END { print s }' "$DATA/layers.tsv")
+FILES=$(awk -F'\t' 'NR > 1 { s += $4 } END { print s }' "$DATA/layers.tsv")
+ENTRIES=$(awk -F'\t' 'NR > 1 { s += $3 } END { print s }' "$DATA/layers.tsv")
+LAYERS=$(($(wc -l < "$DATA/layers.tsv") - 1))
+IMAGES=$(wc -l < "$DATA/images.txt")
+GZ_LAYOUTS=("$DATA"/gzip/*)
+ZST_LAYOUTS=("$DATA"/zstd/*)
+
+: > "$RUNS"
+declare -A MEDIAN BEST CPU RSS
+
+# median of the numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# measure KEY PREPARE CMD...: runs CMD N times (PREPARE, eval'ed, before each); wall time from bash's clock, CPU
+# time (user + system) and peak RSS from GNU time; keeps the median and best wall time, the median CPU time and
+# the largest peak RSS.
+measure() {
+    local key=$1 prep=$2
+    shift 2
+    local i t0 t1 rss
+    for ((i = 1; i <= N; i++)); do
+        eval "$prep"
+        t0=$EPOCHREALTIME
+        if ! /usr/bin/time -f "%M %U %S" -o "$WORK/time.out" "$@" > "$WORK/$key.stdout" 2> "$WORK/$key.stderr"; then
+            echo "failed: $key: $*" >&2
+            tail -5 "$WORK/$key.stderr" >&2
+            exit 1
+        fi
+        t1=$EPOCHREALTIME
+        read -r rss user sys < <(tail -1 "$WORK/time.out")
+        printf '%s\t%d\t%s\t%s\t%s\n' "$key" "$i" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" \
+            "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" "$rss" >> "$RUNS"
+    done
+    MEDIAN[$key]=$(awk -F'\t' -v k="$key" '$1 == k { print $3 }' "$RUNS" | median)
+    BEST[$key]=$(awk -F'\t' -v k="$key" '$1 == k { print $3 }' "$RUNS" | sort -g | head -1)
+    CPU[$key]=$(awk -F'\t' -v k="$key" '$1 == k { print $4 }' "$RUNS" | median)
+    RSS[$key]=$(awk -F'\t' -v k="$key" '$1 == k && $5 > m { m = $5 } END { print m + 0 }' "$RUNS")
+    printf '  %-22s median %7.3f s, cpu %6.2f s  (runs: %s)\n' "$key" "${MEDIAN[$key]}" "${CPU[$key]}" \
+        "$(awk -F'\t' -v k="$key" '$1 == k { printf "%s ", $3 }' "$RUNS")" >&2
+}
+
+fresh() { rm -f "$DB" "$DB.wal"; }
+
+echo "timing ($N runs each) ..." >&2
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# (1) the scan, fresh database, default jobs; (5) unchanged rescan; (6) report summary
+measure scan-gzip fresh "$LS" scan --db "$DB" "${GZ_LAYOUTS[@]}"
+SCAN_LINE=$(tail -1 "$WORK/scan-gzip.stderr")
+measure rescan-gzip : "$LS" scan --db "$DB" "${GZ_LAYOUTS[@]}"
+RESCAN_LINE=$(tail -1 "$WORK/rescan-gzip.stderr")
+measure report-summary : "$LS" report summary --db "$DB"
+measure scan-zstd fresh "$LS" scan --db "$DB" "${ZST_LAYOUTS[@]}"
+cp "$DB" "$WORK/zstd-only.duckdb"
+
+# (4) the in-process limit: decompress + SHA-256 (digest and diff_id) only, all cores
+measure limit-gzip : "$BENCH" --limit "${GZ_LAYOUTS[@]}"
+measure limit-zstd : "$BENCH" --limit "${ZST_LAYOUTS[@]}"
+
+# (2), (3) the command-line baselines over the same distinct blobs (diff_id only: the compressed digest is not computed)
+measure gzip-sha256sum : bash -c 'while IFS= read -r f; do gzip -dc "$f" | sha256sum; done < "$1"' _ "$DATA/layers-gzip.txt"
+measure gzip-sha256sum-P2 : xargs -P2 -n1 -a "$DATA/layers-gzip.txt" sh -c 'gzip -dc "$1" | sha256sum' _
+measure zstd-sha256sum : bash -c 'while IFS= read -r f; do zstd -qdc "$f" | sha256sum; done < "$1"' _ "$DATA/layers-zstd.txt"
+measure zstd-sha256sum-P2 : xargs -P2 -n1 -a "$DATA/layers-zstd.txt" sh -c 'zstd -qdc "$1" | sha256sum' _
+
+if [ "$EXTRA" = 1 ]; then
+    measure scan-gzip-jobs1 fresh "$LS" scan --db "$DB" --jobs 1 "${GZ_LAYOUTS[@]}"
+    measure scan-gzip-jobs4 fresh "$LS" scan --db "$DB" --jobs 4 "${GZ_LAYOUTS[@]}"
+    measure scan-gzip-sha256 fresh "$LS" scan --db "$DB" --file-hash sha256 "${GZ_LAYOUTS[@]}"
+    # The zstd variant's content (diff_ids) is already stored: every gzip blob is read and verified, no tar walk,
+    # no file rows written.
+    measure scan-gzip-verify 'cp "$WORK/zstd-only.duckdb" "$DB"; rm -f "$DB.wal"; sync "$DB"' "$LS" scan --db "$DB" "${GZ_LAYOUTS[@]}"
+    VERIFY_LINE=$(tail -1 "$WORK/scan-gzip-verify.stderr")
+    # Tiered JIT off: ZstdSharp (managed) and the tar walk otherwise run partly as unoptimised tier-0 code.
+    measure scan-gzip-tc0 'fresh; export DOTNET_TieredCompilation=0' "$LS" scan --db "$DB" "${GZ_LAYOUTS[@]}"
+    measure scan-zstd-tc0 'fresh; export DOTNET_TieredCompilation=0' "$LS" scan --db "$DB" "${ZST_LAYOUTS[@]}"
+    measure limit-zstd-tc0 'export DOTNET_TieredCompilation=0' "$BENCH" --limit "${ZST_LAYOUTS[@]}"
+    unset DOTNET_TieredCompilation
+    measure limit-gzip-jobs1 : "$BENCH" --limit --jobs 1 "${GZ_LAYOUTS[@]}"
+    measure limit-gzip-in-order : "$BENCH" --limit --in-order "${GZ_LAYOUTS[@]}"
+fi
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+mbps() { awk -v b="$TAR_BYTES" -v s="$1" 'BEGIN { printf "%.0f", b / 1e6 / s }'; }
+ratio() { awk -v a="${MEDIAN[$1]}" -v b="${MEDIAN[$2]}" -v c="${CPU[$1]}" -v d="${CPU[$2]}" 'BEGIN { printf "%.2f (cpu %.2f)", a / b, c / d }'; }
+mib() { awk -v k="${RSS[$1]}" 'BEGIN { printf "%.0f", k / 1024 }'; }
+
+{
+    echo "# LayerStats whole-scan benchmark"
+    echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/^Mem:/ { print $2 " GiB RAM" }'); $(dotnet --version 2>/dev/null | sed 's/^/.NET SDK /'); $(gzip --version | head -1); $(zstd --version | sed 's/.*\(v[0-9.]*\).*/zstd \1/'); $(sha256sum --version | head -1)"
+    echo "load average before / after: $LOAD_BEFORE / $LOAD_AFTER"
+    echo "command: benchmarks/scan/run.sh -n $N --scale $SCALE --seed $SEED${GEN_SECONDS:+ (data set generated in $GEN_SECONDS s)}"
+    echo "data: $IMAGES images, $LAYERS distinct layers, $ENTRIES tar entries ($FILES regular files); tar $TAR_BYTES bytes ($(awk -v b="$TAR_BYTES" 'BEGIN { printf "%.0f", b / 1e6 }') MB), gzip $GZ_BYTES ($(awk -v a="$TAR_BYTES" -v b="$GZ_BYTES" 'BEGIN { printf "%.2fx", a / b }')), zstd $ZST_BYTES ($(awk -v a="$TAR_BYTES" -v b="$ZST_BYTES" 'BEGIN { printf "%.2fx", a / b }')); page cache warm"
+    echo "scan: $SCAN_LINE"
+    echo "rescan: $RESCAN_LINE"
+    [ -n "${VERIFY_LINE:-}" ] && echo "verify-only scan: $VERIFY_LINE"
+    echo
+    printf '| %-20s | %8s | %8s | %10s | %11s | %7s | %8s |\n' "run (N=$N)" "median s" "best s" "MB/s (med)" "MB/s (best)" "cpu s" "RSS MiB"
+    printf '|%s|%s|%s|%s|%s|%s|%s|\n' "----------------------" "---------:" "---------:" "-----------:" "------------:" "--------:" "---------:"
+    for key in scan-gzip scan-zstd rescan-gzip report-summary limit-gzip limit-zstd gzip-sha256sum gzip-sha256sum-P2 \
+        zstd-sha256sum zstd-sha256sum-P2 scan-gzip-jobs1 scan-gzip-jobs4 scan-gzip-sha256 scan-gzip-verify \
+        scan-gzip-tc0 scan-zstd-tc0 limit-zstd-tc0 limit-gzip-jobs1 limit-gzip-in-order; do
+        [ -n "${MEDIAN[$key]:-}" ] || continue
+        case "$key" in
+            rescan-* | report-*) rate="-" best="-" ;;
+            *) rate=$(mbps "${MEDIAN[$key]}") best=$(mbps "${BEST[$key]}") ;;
+        esac
+        printf '| %-20s | %8s | %8s | %10s | %11s | %7s | %8s |\n' "$key" "${MEDIAN[$key]}" "${BEST[$key]}" "$rate" "$best" "${CPU[$key]}" "$(mib "$key")"
+    done
+    echo
+    echo "ratios of median wall times (and of median CPU times):"
+    echo "  scan / in-process limit             gzip $(ratio scan-gzip limit-gzip)   zstd $(ratio scan-zstd limit-zstd)"
+    echo "  gzip|sha256sum / scan (speed-up)    sequential $(ratio gzip-sha256sum scan-gzip)   -P2 $(ratio gzip-sha256sum-P2 scan-gzip)"
+    echo "  zstd|sha256sum / scan (speed-up)    sequential $(ratio zstd-sha256sum scan-zstd)   -P2 $(ratio zstd-sha256sum-P2 scan-zstd)"
+    echo "  rescan / first scan                 $(ratio rescan-gzip scan-gzip)"
+    echo "  peak RSS of the scan                gzip $(mib scan-gzip) MiB   zstd $(mib scan-zstd) MiB"
+    if [ "$EXTRA" = 1 ]; then
+        echo "  scan --jobs 1 / scan (default)      $(ratio scan-gzip-jobs1 scan-gzip)   limit --jobs 1 / limit: $(ratio limit-gzip-jobs1 limit-gzip)"
+        echo "  scan --jobs 4 / scan (default)      $(ratio scan-gzip-jobs4 scan-gzip)"
+        echo "  verify-only / scan                  $(ratio scan-gzip-verify scan-gzip)"
+        echo "  --file-hash sha256 / scan           $(ratio scan-gzip-sha256 scan-gzip)"
+        echo "  tiered JIT off / scan               gzip $(ratio scan-gzip-tc0 scan-gzip)   zstd $(ratio scan-zstd-tc0 scan-zstd)   limit zstd $(ratio limit-zstd-tc0 limit-zstd)"
+        echo "  limit in input order / largest first  $(ratio limit-gzip-in-order limit-gzip)"
+    fi
+    echo
+    echo "every run (key, run, wall s, cpu s, peak RSS KiB): $RUNS"
+} | tee "$OUT"
