@@ -38,6 +38,12 @@ public sealed class LayerStatsDatabase : IDisposable
             Migrate(connection);
             return new LayerStatsDatabase(connection, path, readOnly: false);
         }
+        catch (DuckDBException ex) when (IsNotWritable(ex.Message))
+        {
+            // The file opened, but its write-ahead log ('FILE.wal', beside it) could not be created.
+            connection.Dispose();
+            throw OpenFailure(path, readOnly: false, ex);
+        }
         catch
         {
             connection.Dispose();
@@ -133,17 +139,24 @@ public sealed class LayerStatsDatabase : IDisposable
                 "run this again when that process has ended", ex);
         }
 
-        if (message.Contains("Permission denied", StringComparison.OrdinalIgnoreCase)
-            || message.Contains("Read-only file system", StringComparison.OrdinalIgnoreCase)
-            || message.Contains("Operation not permitted", StringComparison.OrdinalIgnoreCase))
+        if (IsNotWritable(message))
         {
             return new IOException(
-                $"cannot open database '{path}' {(readOnly ? "for reading" : "for writing")}: the file or its directory is not " +
-                $"{(readOnly ? "readable" : "writable")} by this user or is on a read-only file system ({message})", ex);
+                readOnly
+                    ? $"cannot open database '{path}' for reading: it is not readable by this user ({message})"
+                    : $"cannot open database '{path}' for writing: the file or its directory is not writable by this user, " +
+                      $"or is on a read-only file system (a scan needs both: DuckDB keeps its log '{System.IO.Path.GetFileName(path)}.wal' " +
+                      $"beside the file) ({message})",
+                ex);
         }
 
         return new IOException($"cannot open database '{path}': {message}", ex);
     }
+
+    private static bool IsNotWritable(string message) =>
+        message.Contains("Permission denied", StringComparison.OrdinalIgnoreCase)
+        || message.Contains("Read-only file system", StringComparison.OrdinalIgnoreCase)
+        || message.Contains("Operation not permitted", StringComparison.OrdinalIgnoreCase);
 
     private static void Configure(DuckDBConnection connection, DatabaseOptions options)
     {
