@@ -89,6 +89,7 @@ public sealed class Child : IDisposable
         _process.Dispose();
     }
 
+    public const int Sigint = 2;
     public const int Sigkill = 9;
     public const int Sigterm = 15;
     public const int Sigcont = 18;

@@ -82,6 +82,12 @@ public sealed class ConcurrentScanTests
         return result.Columns.Select((c, i) => (c, result.Rows[0][i])).ToDictionary(x => x.c, x => x.Item2);
     }
 
+    internal static List<string?> Strings(string db, string sql)
+    {
+        using var database = LayerStatsDatabase.OpenReadOnly(db);
+        return ReportQueries.Run(database, sql).Rows.Select(r => r[0]?.ToString()).ToList();
+    }
+
     internal static long Scalar(string db, string sql)
     {
         using var database = LayerStatsDatabase.OpenReadOnly(db);

@@ -28,7 +28,7 @@ public sealed class ReadOnlyPathTests
         AssertRefused(scan, db);
         var report = Child.Run(["report", "summary", "--db", db, "--format", "json"], AsUnprivileged);
         Assert.True(report.Exit == 0, report.Stderr);
-        Assert.Contains("\"images\": 1", report.Stdout.Replace(":1", ": 1"));
+        Assert.Contains("\"images\": 1,", report.Stdout);
         Assert.Equal(before, ConcurrentScanTests.Summary(db));
         DiskFullTests.AssertConsistent(db);
     }
