@@ -13,7 +13,7 @@ public static class Program
         commands:
           scan     read images (docker save tarballs, OCI layouts) into a DuckDB database
           report   print a report from the database (summary, images, shared-layers, duplicates)
-          query    run read-only SQL against the database
+          query    run SQL against the database (read-only unless --write)
           check    the gate: PASS/FAIL rules (dive's and LayerStats' own) per image and overall
           run      the nightly job from a config file: scan + reports + gate
 

@@ -369,14 +369,28 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             }
 
             _appender = null;
-            _transaction.Rollback();
+            try
+            {
+                _transaction.Rollback();
+            }
+            catch (InvalidOperationException)
+            {
+                // A commit that failed (disk full, file too large) has already ended the transaction: nothing to
+                // roll back, and the commit's own error is the one to report.
+            }
         }
 
         public void Dispose()
         {
-            Abort();
-            _transaction.Dispose();
-            _connection.Dispose();
+            try
+            {
+                Abort();
+                _transaction.Dispose();
+            }
+            finally
+            {
+                _connection.Dispose();
+            }
         }
 
         private static BigInteger ToBigInteger(UInt128 value) => (BigInteger)value;

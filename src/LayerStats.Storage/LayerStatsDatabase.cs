@@ -38,6 +38,12 @@ public sealed class LayerStatsDatabase : IDisposable
             Migrate(connection);
             return new LayerStatsDatabase(connection, path, readOnly: false);
         }
+        catch (DuckDBException ex) when (IsNotWritable(ex.Message))
+        {
+            // The file opened, but its write-ahead log ('FILE.wal', beside it) could not be created.
+            connection.Dispose();
+            throw OpenFailure(path, readOnly: false, ex);
+        }
         catch
         {
             connection.Dispose();
@@ -109,11 +115,48 @@ public sealed class LayerStatsDatabase : IDisposable
         catch (Exception ex)
         {
             connection.Dispose();
-            throw new IOException($"cannot open database '{path}': {ex.Message}", ex);
+            throw OpenFailure(path, readOnly, ex);
         }
 
         return connection;
     }
+
+    /// <summary>
+    /// Says in plain words why DuckDB could not open the file. DuckDB takes an OS file lock: one process writes a
+    /// database at a time, and a database being written cannot be opened read-only by another process either.
+    /// LayerStats does not wait for the lock; it fails at once (exit 4) and names the holder.
+    /// </summary>
+    private static IOException OpenFailure(string path, bool readOnly, Exception ex)
+    {
+        string message = ex.Message;
+        if (message.Contains("Could not set lock on file", StringComparison.Ordinal))
+        {
+            var holder = System.Text.RegularExpressions.Regex.Match(message, @"held in (?<exe>.*?) \(PID (?<pid>\d+)\)");
+            string who = holder.Success ? $"process {holder.Groups["pid"].Value} ({holder.Groups["exe"].Value})" : "another process";
+            return new DatabaseLockedException(
+                $"database '{path}' is in use by {who}, most likely another layerstats scan or query --write: " +
+                $"a database has one writer at a time and cannot be {(readOnly ? "read" : "opened")} while it is written; " +
+                "run this again when that process has ended", ex);
+        }
+
+        if (IsNotWritable(message))
+        {
+            return new IOException(
+                readOnly
+                    ? $"cannot open database '{path}' for reading: it is not readable by this user ({message})"
+                    : $"cannot open database '{path}' for writing: the file or its directory is not writable by this user, " +
+                      $"or is on a read-only file system (a scan needs both: DuckDB keeps its log '{System.IO.Path.GetFileName(path)}.wal' " +
+                      $"beside the file) ({message})",
+                ex);
+        }
+
+        return new IOException($"cannot open database '{path}': {message}", ex);
+    }
+
+    private static bool IsNotWritable(string message) =>
+        message.Contains("Permission denied", StringComparison.OrdinalIgnoreCase)
+        || message.Contains("Read-only file system", StringComparison.OrdinalIgnoreCase)
+        || message.Contains("Operation not permitted", StringComparison.OrdinalIgnoreCase);
 
     private static void Configure(DuckDBConnection connection, DatabaseOptions options)
     {
@@ -169,6 +212,9 @@ public sealed class LayerStatsDatabase : IDisposable
         cmd.ExecuteNonQuery();
     }
 }
+
+/// <summary>The database file is locked by another process (another scan, or a reader while a scan writes).</summary>
+public sealed class DatabaseLockedException(string message, Exception inner) : IOException(message, inner);
 
 /// <summary>DuckDB settings chosen deliberately: bounded memory, one thread per core by default.</summary>
 public sealed record DatabaseOptions(int MemoryLimitMegabytes = 512, int Threads = 0)
