@@ -54,25 +54,35 @@ public static class ReportQueries
             ? limit is > 0 ? $"{sql} LIMIT {limit.Value}" : sql
             : throw new ArgumentException($"unknown report '{report}' (one of: {string.Join(", ", Reports.Keys)})", nameof(report));
 
-    public static QueryResult Run(LayerStatsDatabase database, string sql)
+    public static QueryResult Run(LayerStatsDatabase database, string sql) => RunAll(database, sql)[^1];
+
+    /// <summary>Runs every statement of <paramref name="sql"/> in order; one result per statement.</summary>
+    public static IReadOnlyList<QueryResult> RunAll(LayerStatsDatabase database, string sql)
     {
         using var cmd = database.Connection.CreateCommand();
         cmd.CommandText = sql;
         using var reader = cmd.ExecuteReader();
-        var columns = Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToList();
-        var rows = new List<object?[]>();
-        while (reader.Read())
+        var results = new List<QueryResult>();
+        do
         {
-            var row = new object?[reader.FieldCount];
-            for (int i = 0; i < row.Length; i++)
+            var columns = Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToList();
+            var rows = new List<object?[]>();
+            while (reader.Read())
             {
-                row[i] = reader.IsDBNull(i) ? null : Materialize(reader.GetValue(i));
+                var row = new object?[reader.FieldCount];
+                for (int i = 0; i < row.Length; i++)
+                {
+                    row[i] = reader.IsDBNull(i) ? null : Materialize(reader.GetValue(i));
+                }
+
+                rows.Add(row);
             }
 
-            rows.Add(row);
+            results.Add(new QueryResult(columns, rows));
         }
+        while (reader.NextResult());
 
-        return new QueryResult(columns, rows);
+        return results;
     }
 
     /// <summary>BLOBs come back as streams over the result's memory, valid only while the reader is: copied here.</summary>
@@ -95,11 +105,11 @@ public static class ReportQueries
 /// <summary>Raised for an error in a user's SQL, with DuckDB's own message.</summary>
 public sealed class QueryException(string message, Exception inner) : Exception(message, inner)
 {
-    public static QueryResult Run(LayerStatsDatabase database, string sql)
+    public static IReadOnlyList<QueryResult> RunAll(LayerStatsDatabase database, string sql)
     {
         try
         {
-            return ReportQueries.Run(database, sql);
+            return ReportQueries.RunAll(database, sql);
         }
         catch (DuckDBException ex)
         {

@@ -36,10 +36,11 @@ public static class QueryCommand
         }
 
         using var database = write ? LayerStatsDatabase.Open(path) : LayerStatsDatabase.OpenReadOnly(path);
-        QueryResult result;
+        IReadOnlyList<QueryResult> results;
         try
         {
-            result = QueryException.Run(database, a.Positionals[0]);
+            // Every statement runs, in order, and each result is printed (as DuckDB's own shell does).
+            results = QueryException.RunAll(database, a.Positionals[0]);
         }
         catch (QueryException ex) when (!write && ex.Message.Contains("read-only mode", StringComparison.Ordinal))
         {
@@ -47,7 +48,11 @@ public static class QueryCommand
             throw new QueryException($"query is read-only; add --write to change the database ({ex.Message})", ex);
         }
 
-        ResultWriters.Write(result, format, stdout);
+        foreach (var result in results)
+        {
+            ResultWriters.Write(result, format, stdout);
+        }
+
         return ExitCodes.Success;
     }
 }

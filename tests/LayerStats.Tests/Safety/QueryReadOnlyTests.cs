@@ -63,6 +63,24 @@ public sealed class QueryReadOnlyTests
     }
 
     [Fact]
+    public void Every_statement_of_a_query_runs_and_prints_its_result()
+    {
+        using var cli = new CliHarness();
+        Assert.Equal(0, cli.Scan(Sample("hello.docker-legacy.tar.gz")).Exit);
+
+        var read = cli.Run("query", "--db", cli.Database, "--format", "csv", "SELECT 41 + 1 AS a; SELECT count(*) AS images FROM images");
+        Assert.Equal(0, read.Exit);
+        Assert.Equal("a\n42\nimages\n1\n", read.Stdout);
+
+        // A write after a read is not silently dropped: without --write it is refused, with it it runs.
+        Assert.Equal(4, cli.Run("query", "--db", cli.Database, "SELECT 1; DELETE FROM scan_errors").Exit);
+        var write = cli.Run("query", "--db", cli.Database, "--write", "--format", "csv", "SELECT 1 AS x; CREATE TABLE notes AS SELECT 'kept' AS t; SELECT t FROM notes");
+        Assert.True(write.Exit == 0, write.Stderr);
+        Assert.EndsWith("t\nkept\n", write.Stdout, StringComparison.Ordinal);
+        Assert.Equal(1L, cli.Scalar("SELECT count(*) FROM notes"));
+    }
+
+    [Fact]
     public void Write_does_not_create_a_database_that_is_not_there()
     {
         using var dir = new TempDir();
