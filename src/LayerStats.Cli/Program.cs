@@ -11,8 +11,8 @@ public static class Program
         usage: layerstats COMMAND [options]
 
         commands:
-          scan     read images (docker save tarballs, OCI layouts) into a DuckDB database
-          report   print a report from the database (summary, images, shared-layers, duplicates)
+          scan     read images (docker save tarballs, OCI layouts, registries) into a DuckDB database
+          report   print a report (summary, images, shared-layers, shared-bases, duplicates, trend; csv; html)
           query    run SQL against the database (read-only unless --write)
           check    the gate: PASS/FAIL rules (dive's and LayerStats' own) per image and overall
           run      the nightly job from a config file: scan + reports + gate
@@ -39,12 +39,14 @@ public static class Program
         return await RunAsync(args, Console.Out, Console.Error, cts.Token);
     }
 
+    private static void WriteUsage(TextWriter stdout, string usage) => stdout.Write(usage.EndsWith('\n') ? usage : usage + "\n");
+
     /// <summary>The one place where exceptions become exit codes.</summary>
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
         if (args.Count == 0 || args[0] is "--help" or "-h" or "help")
         {
-            stdout.Write(Usage);
+            WriteUsage(stdout, Usage);
             return args.Count == 0 ? ExitCodes.Usage : ExitCodes.Success;
         }
 
@@ -67,7 +69,7 @@ public static class Program
         };
         if (rest.Contains("--help") || rest.Contains("-h"))
         {
-            stdout.Write(usage);
+            WriteUsage(stdout, usage);
             return ExitCodes.Success;
         }
 
