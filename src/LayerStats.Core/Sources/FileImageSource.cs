@@ -134,7 +134,8 @@ internal sealed class FileImageSource(SourceInput input, ImageSourceOptions opti
             return await new DockerSaveReader(context).ReadLegacyAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        throw new ImageFormatException($"{where} is not an image archive: it holds neither index.json (OCI layout) nor manifest.json (docker save)");
+        throw new ImageFormatException($"{where} is not an image archive: it holds neither index.json (OCI layout) nor manifest.json (docker save)"
+            + (context.Container.Truncation is { } truncation ? $"; {truncation}, so they may be in the part that is missing" : ""));
     }
 
     /// <summary>Docker 25+: the images come from the OCI index; their names from manifest.json's RepoTags where it has any.</summary>
