@@ -1,0 +1,62 @@
+using LayerStats.Core.Model;
+using LayerStats.Core.Sources;
+
+namespace LayerStats.Tests.Fuzz;
+
+/// <summary>
+/// The inputs the fuzzer found failing, minimised and kept under corpus/crashes/ (the fuzz tests also replay every one
+/// of them): each now fails with the documented exception and a message that says what is wrong.
+/// </summary>
+[Collection(nameof(FuzzCollection))]
+public sealed class RegressionTests
+{
+    /// <summary>
+    /// Invalid UTF-8 inside a JSON string (a value or a property name) parsed, then threw InvalidOperationException
+    /// ("Cannot transcode invalid UTF-8 JSON text") from GetString: not an ImageFormatException, and a listing that
+    /// threw instead of returning its error.
+    /// </summary>
+    [Theory]
+    [InlineData("json-invalid-utf8-string.bin", "manifest")]
+    [InlineData("json-invalid-utf8-name.bin", "index")]
+    public void Invalid_utf8_in_json_is_an_ImageFormatException(string file, string kind)
+    {
+        byte[] bytes = File.ReadAllBytes(FuzzHarness.Corpus("crashes", file));
+
+        var ex = Assert.Throws<ImageFormatException>(() => kind == "index" ? (object)ManifestParser.ParseIndex(bytes, "index x") : ManifestParser.ParseManifest(bytes, "manifest x"));
+
+        Assert.StartsWith($"{kind} x: not valid JSON", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("UTF-8", ex.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A schemaVersion that is a number but not an Int32 threw FormatException from GetInt32.</summary>
+    [Theory]
+    [InlineData("json-schema-version-overflow.bin")]
+    [InlineData("json-schema-version-int32.bin")]
+    public void Schema_version_out_of_range_is_not_a_crash(string file)
+    {
+        byte[] bytes = File.ReadAllBytes(FuzzHarness.Corpus("crashes", file));
+
+        Assert.Null(Record.Exception(() => ManifestParser.DetectMediaType(bytes, "blob x")));
+        var ex = Record.Exception(() => ManifestParser.ParseManifest(bytes, "manifest x"));
+        Assert.True(ex is null or ImageFormatException, ex?.ToString());
+        var index = Record.Exception(() => ManifestParser.ParseIndex(bytes, "index x"));
+        Assert.True(index is null or ImageFormatException, index?.ToString());
+    }
+
+    [Fact]
+    public async Task Archive_whose_index_json_is_not_utf8_lists_an_error()
+    {
+        using var temp = new TempDir();
+        string path = temp.File("archive.tar");
+        File.Copy(FuzzHarness.Corpus("crashes", "archive-index-invalid-utf8.bin"), path);
+
+        await using var source = ImageSources.Open(path);
+        var listing = await source.ListImagesAsync(CancellationToken.None);
+
+        Assert.Empty(listing.Images);
+        var error = Assert.Single(listing.Errors);
+        Assert.Equal(path, error.Source);
+        Assert.StartsWith("index.json: not valid JSON", error.Message, StringComparison.Ordinal);
+        Assert.Contains("UTF-8", error.Message, StringComparison.Ordinal);
+    }
+}
