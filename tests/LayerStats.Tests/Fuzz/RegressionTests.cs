@@ -59,4 +59,23 @@ public sealed class RegressionTests
         Assert.StartsWith("index.json: not valid JSON", error.Message, StringComparison.Ordinal);
         Assert.Contains("UTF-8", error.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// A header whose uid is a base-256 number beyond Int32 made System.Formats.Tar throw OverflowException while the
+    /// archive was indexed, and the listing threw instead of returning an error.
+    /// </summary>
+    [Fact]
+    public async Task Archive_with_a_base256_uid_beyond_int32_lists_an_error()
+    {
+        using var temp = new TempDir();
+        string path = temp.File("archive.tar");
+        File.Copy(FuzzHarness.Corpus("crashes", "archive-uid-base256-overflow.bin"), path);
+
+        await using var source = ImageSources.Open(path);
+        var listing = await source.ListImagesAsync(CancellationToken.None);
+
+        Assert.Empty(listing.Images);
+        var error = Assert.Single(listing.Errors);
+        Assert.Contains("is not a readable tar archive", error.Message, StringComparison.Ordinal);
+    }
 }
