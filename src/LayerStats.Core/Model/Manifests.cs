@@ -238,14 +238,35 @@ public static class ManifestParser
             throw new ImageFormatException($"{what}: not valid JSON (it is not valid UTF-8: an invalid byte at offset {FirstInvalidUtf8(json.Span)})");
         }
 
+        JsonDocument doc;
         try
         {
-            return JsonDocument.Parse(json, Options);
+            doc = JsonDocument.Parse(json, Options);
         }
         catch (JsonException ex)
         {
             throw new ImageFormatException($"{what}: not valid JSON ({ex.Message})", ex);
         }
+
+        // JsonDocument also accepts an escaped lone surrogate ("\ud800") and only fails when that string is read.
+        var reader = new Utf8JsonReader(json.Span, new JsonReaderOptions { MaxDepth = Options.MaxDepth });
+        while (reader.Read())
+        {
+            if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped)
+            {
+                try
+                {
+                    _ = reader.GetString();
+                }
+                catch (InvalidOperationException ex)
+                {
+                    doc.Dispose();
+                    throw new ImageFormatException($"{what}: not valid JSON (the string at byte {reader.TokenStartIndex} escapes a lone UTF-16 surrogate)", ex);
+                }
+            }
+        }
+
+        return doc;
     }
 
     private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
