@@ -11,13 +11,15 @@ namespace LayerStats.Tests.Fuzz;
 public sealed class RegressionTests
 {
     /// <summary>
-    /// Invalid UTF-8 inside a JSON string (a value or a property name) parsed, then threw InvalidOperationException
+    /// Invalid UTF-8 inside a JSON string, or an escaped lone surrogate (\ud800), (a value or a property name) parsed, then threw InvalidOperationException
     /// ("Cannot transcode invalid UTF-8 JSON text") from GetString: not an ImageFormatException, and a listing that
     /// threw instead of returning its error.
     /// </summary>
     [Theory]
     [InlineData("json-invalid-utf8-string.bin", "manifest")]
     [InlineData("json-invalid-utf8-name.bin", "index")]
+    [InlineData("json-lone-surrogate-name.bin", "manifest")]
+    [InlineData("json-lone-surrogate-value.bin", "manifest")]
     public void Invalid_utf8_in_json_is_an_ImageFormatException(string file, string kind)
     {
         byte[] bytes = File.ReadAllBytes(FuzzHarness.Corpus("crashes", file));
@@ -25,7 +27,7 @@ public sealed class RegressionTests
         var ex = Assert.Throws<ImageFormatException>(() => kind == "index" ? (object)ManifestParser.ParseIndex(bytes, "index x") : ManifestParser.ParseManifest(bytes, "manifest x"));
 
         Assert.StartsWith($"{kind} x: not valid JSON", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("UTF-8", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(file.Contains("surrogate", StringComparison.Ordinal) ? "surrogate" : "UTF-8", ex.Message, StringComparison.Ordinal);
     }
 
     /// <summary>A schemaVersion that is a number but not an Int32 threw FormatException from GetInt32.</summary>
@@ -77,5 +79,20 @@ public sealed class RegressionTests
         Assert.Empty(listing.Images);
         var error = Assert.Single(listing.Errors);
         Assert.Contains("is not a readable tar archive", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>An mtime in base-256 beyond DateTime made System.Formats.Tar throw ArgumentOutOfRangeException while indexing.</summary>
+    [Fact]
+    public async Task Archive_with_a_base256_mtime_beyond_datetime_lists_an_error()
+    {
+        using var temp = new TempDir();
+        string path = temp.File("archive.tar");
+        File.Copy(FuzzHarness.Corpus("crashes", "archive-mtime-base256-beyond-datetime.bin"), path);
+
+        await using var source = ImageSources.Open(path);
+        var listing = await source.ListImagesAsync(CancellationToken.None);
+
+        Assert.Empty(listing.Images);
+        Assert.Contains("is not a readable tar archive", Assert.Single(listing.Errors).Message, StringComparison.Ordinal);
     }
 }
