@@ -1,3 +1,4 @@
+using LayerStats.Core.Layers;
 using LayerStats.Core.Model;
 using LayerStats.Core.Sources;
 
@@ -94,5 +95,27 @@ public sealed class RegressionTests
 
         Assert.Empty(listing.Images);
         Assert.Contains("is not a readable tar archive", Assert.Single(listing.Errors).Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A GNU sparse header claiming a logical size of 2^57 bytes (a few KB of input) made the reader hash 144 PB of
+    /// zeros: a hang that cancellation could not stop. Holes beyond the limit are now refused at once.
+    /// </summary>
+    [Fact]
+    public async Task Sparse_file_with_an_absurd_logical_size_is_refused_at_once()
+    {
+        byte[] bytes = File.ReadAllBytes(FuzzHarness.Corpus("crashes", "tar-sparse-realsize-2pow57.bin"));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+
+        var ex = await Assert.ThrowsAsync<LayerFormatException>(() => LayerReader.ReadAsync(new MemoryStream(bytes), FileHashing.Xxh128, new NullSink(), cts.Token));
+
+        Assert.Contains("144115188075855872", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("limit", ex.Message, StringComparison.Ordinal);
+        Assert.Equal("var/sparse.img", ex.EntryPath);
+    }
+
+    private sealed class NullSink : IFileEntrySink
+    {
+        public ValueTask WriteAsync(ReadOnlyMemory<FileEntry> batch, CancellationToken ct) => ValueTask.CompletedTask;
     }
 }
