@@ -82,7 +82,7 @@ internal sealed class FileImageSource(SourceInput input, ImageSourceOptions opti
             {
                 return (await GzipTarContainer.IndexAsync(path, options.MaxDocumentBytes, cancellationToken).ConfigureAwait(false), null);
             }
-            catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException or OverflowException or ArgumentOutOfRangeException)
+            catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException or OverflowException or ArgumentOutOfRangeException or NotSupportedException)
             {
                 return (null, $"'{path}' is gzip-compressed but does not hold a readable tar archive: {ex.Message}");
             }
@@ -102,7 +102,7 @@ internal sealed class FileImageSource(SourceInput input, ImageSourceOptions opti
         {
             return (await SeekableTarContainer.IndexAsync(path, cancellationToken).ConfigureAwait(false), null);
         }
-        catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException or OverflowException or ArgumentOutOfRangeException) // System.Formats.Tar on a base-256 number too large for its field or for a date
+        catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException or OverflowException or ArgumentOutOfRangeException or NotSupportedException) // System.Formats.Tar: a base-256 number too large for its field or for a date; an entry type it does not read (GNU sparse)
         {
             return (null, $"'{path}' is not a readable tar archive: {ex.Message}");
         }
