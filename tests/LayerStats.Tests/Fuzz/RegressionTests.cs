@@ -82,13 +82,18 @@ public sealed class RegressionTests
         Assert.Contains("is not a readable tar archive", error.Message, StringComparison.Ordinal);
     }
 
-    /// <summary>An mtime in base-256 beyond DateTime made System.Formats.Tar throw ArgumentOutOfRangeException while indexing.</summary>
-    [Fact]
-    public async Task Archive_with_a_base256_mtime_beyond_datetime_lists_an_error()
+    /// <summary>
+    /// An mtime in base-256 beyond DateTime, or a GNU sparse entry ('S') in the outer archive, made System.Formats.Tar
+    /// throw ArgumentOutOfRangeException or NotSupportedException out of the listing.
+    /// </summary>
+    [Theory]
+    [InlineData("archive-mtime-base256-beyond-datetime.bin")]
+    [InlineData("archive-gnu-sparse-entry.bin")]
+    public async Task Archive_that_System_Formats_Tar_refuses_lists_an_error(string file)
     {
         using var temp = new TempDir();
         string path = temp.File("archive.tar");
-        File.Copy(FuzzHarness.Corpus("crashes", "archive-mtime-base256-beyond-datetime.bin"), path);
+        File.Copy(FuzzHarness.Corpus("crashes", file), path);
 
         await using var source = ImageSources.Open(path);
         var listing = await source.ListImagesAsync(CancellationToken.None);
