@@ -17,6 +17,12 @@ internal sealed class TarWalker : IDisposable
     private const int MaxMetaSize = 1 << 20;     // PAX / GNU long-name data, as Go's archive/tar limits it
     private const int MaxSparseMapSize = 16 << 20; // PAX 1.0 in-data sparse map
 
+    /// <summary>
+    /// The most hole bytes one sparse file may have: they are hashed as zeros, so a header of a few bytes could claim
+    /// petabytes. 1 TiB covers the largest real ones (a lastlog for UIDs up to 2^31 is 627 GB) and hashes in about a minute.
+    /// </summary>
+    internal static long MaxSparseHoleBytes { get; set; } = 1L << 40;
+
     private static readonly byte[] s_zeros = new byte[64 * 1024];
     private static readonly long s_epochTicks = DateTimeOffset.UnixEpoch.UtcTicks;
 
@@ -284,10 +290,11 @@ internal sealed class TarWalker : IDisposable
         _in.Advance(take);
     }
 
-    private void HashZeros(long count)
+    private void HashZeros(long count, CancellationToken ct)
     {
         while (count > 0)
         {
+            ct.ThrowIfCancellationRequested();
             int take = (int)Math.Min(count, s_zeros.Length);
             _xxh.Append(s_zeros.AsSpan(0, take));
             _sha?.AppendData(s_zeros, 0, take);
@@ -399,15 +406,21 @@ internal sealed class TarWalker : IDisposable
                 $"malformed sparse file: the sparse map covers {stored} bytes but the archive stores {physical}", path);
         }
 
+        if (logical - stored > MaxSparseHoleBytes)
+        {
+            throw new LayerFormatException(
+                $"unsupported sparse file: it claims {logical} bytes, of which {logical - stored} are holes, beyond the {MaxSparseHoleBytes}-byte limit of holes hashed per file", path);
+        }
+
         long pos = 0;
         for (int i = 0; i < map.Count; i += 2)
         {
-            HashZeros(map[i] - pos);
+            HashZeros(map[i] - pos, ct);
             await HashDataAsync(map[i + 1], path, ct).ConfigureAwait(false);
             pos = map[i] + map[i + 1];
         }
 
-        HashZeros(logical - pos);
+        HashZeros(logical - pos, ct);
         await SkipPaddingAsync(physical, ct).ConfigureAwait(false);
         return logical;
     }

@@ -86,7 +86,7 @@ public static class ManifestParser
             return MediaTypes.OciManifest;
         }
 
-        if (root.TryGetProperty("schemaVersion", out var v) && v.ValueKind == JsonValueKind.Number && v.GetInt32() == 1)
+        if (root.TryGetProperty("schemaVersion", out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int version) && version == 1)
         {
             return MediaTypes.DockerManifestV1;
         }
@@ -117,7 +117,7 @@ public static class ManifestParser
     {
         using var doc = Parse(json, what);
         var root = RequireObject(doc.RootElement, what);
-        if (root.TryGetProperty("schemaVersion", out var sv) && sv.ValueKind == JsonValueKind.Number && sv.GetInt32() == 1)
+        if (root.TryGetProperty("schemaVersion", out var sv) && sv.ValueKind == JsonValueKind.Number && sv.TryGetInt32(out int schemaVersion) && schemaVersion == 1)
         {
             throw new ImageFormatException($"{what}: Docker schema 1 manifests are unsupported (re-push the image with a current client)");
         }
@@ -232,14 +232,52 @@ public static class ManifestParser
 
     internal static JsonDocument Parse(ReadOnlyMemory<byte> json, string what)
     {
+        // JsonDocument accepts invalid UTF-8 inside strings and only fails when a string is read: refuse it here.
+        if (!System.Text.Unicode.Utf8.IsValid(json.Span))
+        {
+            throw new ImageFormatException($"{what}: not valid JSON (it is not valid UTF-8: an invalid byte at offset {FirstInvalidUtf8(json.Span)})");
+        }
+
+        JsonDocument doc;
         try
         {
-            return JsonDocument.Parse(json, Options);
+            doc = JsonDocument.Parse(json, Options);
         }
         catch (JsonException ex)
         {
             throw new ImageFormatException($"{what}: not valid JSON ({ex.Message})", ex);
         }
+
+        // JsonDocument also accepts an escaped lone surrogate ("\ud800") and only fails when that string is read.
+        var reader = new Utf8JsonReader(json.Span, new JsonReaderOptions { MaxDepth = Options.MaxDepth });
+        while (reader.Read())
+        {
+            if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped)
+            {
+                try
+                {
+                    _ = reader.GetString();
+                }
+                catch (InvalidOperationException ex)
+                {
+                    doc.Dispose();
+                    throw new ImageFormatException($"{what}: not valid JSON (the string at byte {reader.TokenStartIndex} escapes a lone UTF-16 surrogate)", ex);
+                }
+            }
+        }
+
+        return doc;
+    }
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        int at = 0;
+        while (at < bytes.Length && System.Text.Rune.DecodeFromUtf8(bytes[at..], out _, out int consumed) == System.Buffers.OperationStatus.Done)
+        {
+            at += consumed;
+        }
+
+        return at;
     }
 
     internal static JsonElement RequireObject(JsonElement element, string what) =>

@@ -160,6 +160,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
                     work.Layer = layer;
                 }
 
+                work.AddCopy(layer, image.References[0].Source);
                 work.Images.Add(image);
                 image.Layers.Add(work);
             }
@@ -245,19 +246,44 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
     {
         await foreach (var work in jobs.ReadAllAsync(ct))
         {
-            try
+            // One copy of the blob per source that holds it: a corrupt copy in one input fails that input's images,
+            // and the next input's copy is read for the others.
+            for (int copy = 0; ; copy++)
             {
-                await using var blob = await work.Layer.OpenCompressedAsync(ct);
-                var sink = work.VerifyOnly ? null : new WriterSink(work, writer);
-                var result = await LayerReader.ReadAsync(blob, options.Hashing, sink, ct);
-                await writer.WriteAsync(new LayerFinished(work, result), ct);
-            }
-            catch (Exception ex) when (!ct.IsCancellationRequested)
-            {
-                // Bytes that do not decompress may be a corrupt blob: say so if they do not match the digest either.
-                // (Not after a transport failure: the blob would be fetched again for nothing.)
-                string? digestProblem = ex is LayerFormatException ? await CheckDigestAsync(work.Layer, ct) : null;
-                await writer.WriteAsync(new LayerFailed(work, ex, digestProblem), ct);
+                bool last = copy + 1 >= work.Copies.Count;
+                if (work.Copies.Count > 0)
+                {
+                    work.Layer = work.Copies[copy].Layer;
+                }
+
+                try
+                {
+                    await using var blob = await work.Layer.OpenCompressedAsync(ct);
+                    var sink = work.VerifyOnly ? null : new WriterSink(work, writer);
+                    var result = await LayerReader.ReadAsync(blob, options.Hashing, sink, ct);
+                    string? problem = last ? null : Mismatch(work.Layer, work.ExpectedDiffId, result);
+                    if (problem is null)
+                    {
+                        await writer.WriteAsync(new LayerFinished(work, result), ct);
+                        break;
+                    }
+
+                    await writer.WriteAsync(new LayerCopyFailed(work, work.Copies[copy].Source, problem, null), ct);
+                }
+                catch (Exception ex) when (!ct.IsCancellationRequested)
+                {
+                    // Bytes that do not decompress may be a corrupt blob: say so if they do not match the digest either.
+                    // (Not after a transport failure: the blob would be fetched again for nothing.)
+                    string? digestProblem = ex is LayerFormatException ? await CheckDigestAsync(work.Layer, ct) : null;
+                    if (last)
+                    {
+                        await writer.WriteAsync(new LayerFailed(work, ex, digestProblem), ct);
+                        break;
+                    }
+
+                    string? path = ex is LayerFormatException lfe ? lfe.EntryPath : null;
+                    await writer.WriteAsync(new LayerCopyFailed(work, work.Copies[copy].Source, Reason(ex, digestProblem), path), ct);
+                }
             }
         }
     }
@@ -333,8 +359,21 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
                 }
 
                 string? path = failed.Error is LayerFormatException lfe ? lfe.EntryPath : null;
-                string reason = failed.DigestProblem is null ? Describe(failed.Error) : $"{failed.DigestProblem} (reading it failed: {Describe(failed.Error)})";
-                FailLayer(failed.Work, state, reason, path);
+                FailLayer(failed.Work, state, Reason(failed.Error, failed.DigestProblem), path);
+                break;
+
+            case LayerCopyFailed copyFailed:
+                if (loads.Remove(copyFailed.Work, out var copyLoad))
+                {
+                    copyLoad.Abort();
+                    copyLoad.Dispose();
+                }
+
+                foreach (var image in copyFailed.Work.Images.Where(i => i.References[0].Source == copyFailed.Source))
+                {
+                    FailImage(image, state, $"layer {copyFailed.Work.Layer.Digest}: {copyFailed.Message}", copyFailed.Work.Layer.Digest.ToString(), copyFailed.Path);
+                }
+
                 break;
         }
     }
@@ -347,14 +386,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         loads.Remove(work, out var load);
         try
         {
-            string? problem =
-                result.Digest != work.Layer.Digest
-                    ? $"blob digest mismatch: the manifest states {work.Layer.Digest}, the bytes hash to {result.Digest}"
-                    : result.CompressedSize != work.Layer.Size
-                        ? $"blob size mismatch: the manifest states {work.Layer.Size} bytes, the blob has {result.CompressedSize}"
-                        : result.DiffId != work.ExpectedDiffId
-                            ? $"diff_id mismatch: the config states {work.ExpectedDiffId}, the uncompressed tar hashes to {result.DiffId}"
-                            : null;
+            string? problem = Mismatch(work.Layer, work.ExpectedDiffId, result);
             if (problem is not null)
             {
                 load?.Abort();
@@ -458,6 +490,19 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         store.FinishRun(state.RunId, new ScanRunTotals(status, state.ImagesOk, state.ImagesFailed, state.LayersRead, state.LayersSkipped, state.BytesRead, state.Errors.Count));
     }
 
+    /// <summary>What does not match between a blob as read and what its manifest and config state, or null.</summary>
+    private static string? Mismatch(ILayer layer, Digest expectedDiffId, LayerReadResult result) =>
+        result.Digest != layer.Digest
+            ? $"blob digest mismatch: the manifest states {layer.Digest}, the bytes hash to {result.Digest}"
+            : result.CompressedSize != layer.Size
+                ? $"blob size mismatch: the manifest states {layer.Size} bytes, the blob has {result.CompressedSize}"
+                : result.DiffId != expectedDiffId
+                    ? $"diff_id mismatch: the config states {expectedDiffId}, the uncompressed tar hashes to {result.DiffId}"
+                    : null;
+
+    private static string Reason(Exception error, string? digestProblem) =>
+        digestProblem is null ? Describe(error) : $"{digestProblem} (reading it failed: {Describe(error)})";
+
     private static string Describe(Exception ex) => ex switch
     {
         LayerFormatException => ex.Message,
@@ -518,6 +563,9 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
 
         public List<ImageWork> Images { get; } = [];
 
+        /// <summary>The readable copies of the blob, one per source, in the order the sources were given.</summary>
+        public List<(ILayer Layer, string Source)> Copies { get; } = [];
+
         public bool VerifyOnly { get; set; }
 
         public LayerState State { get; set; }
@@ -527,6 +575,14 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         public long ActualSize { get; private set; }
 
         public long? ActualUncompressedSize { get; private set; }
+
+        public void AddCopy(ILayer layer, string source)
+        {
+            if (layer.IsAvailable && !Copies.Exists(c => c.Source == source))
+            {
+                Copies.Add((layer, source));
+            }
+        }
 
         public void Complete(Digest diffId, long size, long? uncompressedSize)
         {
@@ -542,6 +598,9 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
     private sealed record LayerBatch(LayerWork Work, FileEntry[] Rows, int Count) : WriterMessage(Work);
 
     private sealed record LayerFinished(LayerWork Work, LayerReadResult Result) : WriterMessage(Work);
+
+    /// <summary>One source's copy of a blob failed and another source's copy will be read: only that source's images fail.</summary>
+    private sealed record LayerCopyFailed(LayerWork Work, string Source, string Message, string? Path) : WriterMessage(Work);
 
     /// <summary>A layer that could not be read; <paramref name="DigestProblem"/> says when its bytes do not match its digest either.</summary>
     private sealed record LayerFailed(LayerWork Work, Exception Error, string? DigestProblem) : WriterMessage(Work);

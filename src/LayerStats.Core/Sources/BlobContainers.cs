@@ -17,6 +17,9 @@ internal abstract class BlobContainer
     /// <summary>A person-readable name of the form: "directory", "tar archive", "gzipped tar archive".</summary>
     public abstract string Kind { get; }
 
+    /// <summary>Why the container ends early (a tar archive cut off inside an entry), or null.</summary>
+    public string? Truncation { get; protected set; }
+
     /// <summary>Null when the container does not hold <paramref name="path"/> (after following links).</summary>
     public abstract ContainerEntry? Find(string path);
 
@@ -168,6 +171,7 @@ internal abstract class TarContainer : BlobContainer
     /// <summary>Records an entry; a later entry of the same name replaces an earlier one, as tar extraction does.</summary>
     protected void Add(TarEntry entry, int ordinal, long dataOffset, string? problem)
     {
+        Truncation ??= problem;
         string? name = ArchivePath.Normalize(entry.Name);
         if (name is null)
         {

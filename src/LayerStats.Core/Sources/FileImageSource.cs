@@ -82,7 +82,7 @@ internal sealed class FileImageSource(SourceInput input, ImageSourceOptions opti
             {
                 return (await GzipTarContainer.IndexAsync(path, options.MaxDocumentBytes, cancellationToken).ConfigureAwait(false), null);
             }
-            catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException)
+            catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException or OverflowException or ArgumentOutOfRangeException or NotSupportedException)
             {
                 return (null, $"'{path}' is gzip-compressed but does not hold a readable tar archive: {ex.Message}");
             }
@@ -102,7 +102,7 @@ internal sealed class FileImageSource(SourceInput input, ImageSourceOptions opti
         {
             return (await SeekableTarContainer.IndexAsync(path, cancellationToken).ConfigureAwait(false), null);
         }
-        catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException)
+        catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException or OverflowException or ArgumentOutOfRangeException or NotSupportedException) // System.Formats.Tar: a base-256 number too large for its field or for a date; an entry type it does not read (GNU sparse)
         {
             return (null, $"'{path}' is not a readable tar archive: {ex.Message}");
         }
@@ -134,7 +134,8 @@ internal sealed class FileImageSource(SourceInput input, ImageSourceOptions opti
             return await new DockerSaveReader(context).ReadLegacyAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        throw new ImageFormatException($"{where} is not an image archive: it holds neither index.json (OCI layout) nor manifest.json (docker save)");
+        throw new ImageFormatException($"{where} is not an image archive: it holds neither index.json (OCI layout) nor manifest.json (docker save)"
+            + (context.Container.Truncation is { } truncation ? $"; {truncation}, so they may be in the part that is missing" : ""));
     }
 
     /// <summary>Docker 25+: the images come from the OCI index; their names from manifest.json's RepoTags where it has any.</summary>
