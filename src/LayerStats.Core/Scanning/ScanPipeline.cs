@@ -316,7 +316,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
 
             var actual = Digest.Sha256(sha.GetHashAndReset());
             return actual != layer.Digest
-                ? $"blob digest mismatch: the manifest states {layer.Digest}, the bytes hash to {actual} ({length} bytes)"
+                ? $"{DigestMismatch(layer, layer.Digest, actual)} ({length} bytes)"
                 : null;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException)
@@ -493,12 +493,21 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
     /// <summary>What does not match between a blob as read and what its manifest and config state, or null.</summary>
     private static string? Mismatch(ILayer layer, Digest expectedDiffId, LayerReadResult result) =>
         result.Digest != layer.Digest
-            ? $"blob digest mismatch: the manifest states {layer.Digest}, the bytes hash to {result.Digest}"
+            ? DigestMismatch(layer, expectedDiffId, result.Digest)
             : result.CompressedSize != layer.Size
                 ? $"blob size mismatch: the manifest states {layer.Size} bytes, the blob has {result.CompressedSize}"
                 : result.DiffId != expectedDiffId
                     ? $"diff_id mismatch: the config states {expectedDiffId}, the uncompressed tar hashes to {result.DiffId}"
                     : null;
+
+    /// <summary>
+    /// A legacy docker-save layer has no manifest: its digest is the config's diff_id (an uncompressed tar), so
+    /// a mismatch is the layer.tar's content against the config, and is said so.
+    /// </summary>
+    private static string DigestMismatch(ILayer layer, Digest expectedDiffId, Digest actual) =>
+        layer.Digest == expectedDiffId && layer.MediaType == MediaTypes.DockerLayer
+            ? $"layer content mismatch: the config states diff_id {layer.Digest}, the layer tar hashes to {actual}"
+            : $"blob digest mismatch: the manifest states {layer.Digest}, the bytes hash to {actual}";
 
     private static string Reason(Exception error, string? digestProblem) =>
         digestProblem is null ? Describe(error) : $"{digestProblem} (reading it failed: {Describe(error)})";

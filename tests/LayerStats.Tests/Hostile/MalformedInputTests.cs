@@ -231,7 +231,7 @@ public sealed class MalformedInputTests(ITestOutputHelper output)
         {
             var image = Images.Good("wrong-diff-docker", LayerCompression.None);
             var wrong = Corrupt.WrongDiffId(image, 1);
-            cases.Add(new("wrong-diff-id-docker-legacy", dir => Write(dir, "wrong-diff.tar", p => ArchiveWriter.DockerSaveLegacy(p, wrong.Tagged("wrong:1"))), ["digest mismatch", wrong.DiffIds[1]]));
+            cases.Add(new("wrong-diff-id-docker-legacy", dir => Write(dir, "wrong-diff.tar", p => ArchiveWriter.DockerSaveLegacy(p, wrong.Tagged("wrong:1"))), ["layer content mismatch: the config states diff_id", wrong.DiffIds[1]]));
         }
 
         {
