@@ -170,8 +170,13 @@ public sealed class LayerStatsDatabase : IDisposable
     }
 }
 
-/// <summary>DuckDB settings chosen deliberately: bounded memory, one thread per core by default.</summary>
-public sealed record DatabaseOptions(int MemoryLimitMegabytes = 512, int Threads = 0)
+/// <summary>
+/// DuckDB settings chosen deliberately (benchmarks/README.md, "Whole scan"): a 128 MB buffer-manager limit keeps a
+/// scan's peak RSS under issue 5's 256 MB with the .NET heap and the mapped libraries (reports spill to a temporary
+/// file beyond it); one thread per core by default, since report queries parallelise and a scan's own work runs on
+/// the pipeline's threads.
+/// </summary>
+public sealed record DatabaseOptions(int MemoryLimitMegabytes = 128, int Threads = 0)
 {
     public int EffectiveThreads => Threads > 0 ? Threads : Environment.ProcessorCount;
 }

@@ -52,7 +52,12 @@ public sealed class ScanProgress
 /// </summary>
 public sealed class ScanPipeline(IScanStore store, ScanOptions options)
 {
-    private const int WriterQueue = 64;
+    /// <summary>
+    /// Messages waiting for the writer: at most this many entry batches of up to <see cref="LayerReader.BatchSize"/>
+    /// entries (~200 bytes each with their paths), so ~6 MB of rows in flight. It was 64 (~50 MB, the largest single
+    /// share of the scan's managed heap) with no measurable gain in throughput.
+    /// </summary>
+    private const int WriterQueue = 8;
     private const int JobQueue = 16;
 
     public ScanProgress Progress { get; } = new();
