@@ -32,9 +32,15 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     public void FinishRun(int runId, ScanRunTotals totals)
     {
-        using (var snapshot = Command(ReadSnapshotSql(), runId))
+        // The snapshot depends on the run's set of images only: when the previous finished run saw the very same set
+        // (an unchanged rescan), its figures are this run's, with no layer new or gone. Otherwise compute them.
+        using (var same = Command(SameImagesAsPreviousRunSql, runId))
         {
-            snapshot.ExecuteNonQuery();
+            if (same.ExecuteNonQuery() == 0)
+            {
+                using var snapshot = Command(ReadSnapshotSql(), runId);
+                snapshot.ExecuteNonQuery();
+            }
         }
 
         using var cmd = Command(
@@ -63,6 +69,48 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             Digest.Parse(reader.GetString(1)),
             reader.IsDBNull(2) ? null : reader.GetInt64(2),
             reader.GetBoolean(3));
+    }
+
+    public IReadOnlyDictionary<Digest, StoredLayer> FindLayers(IReadOnlyCollection<Digest> digests)
+    {
+        var found = new Dictionary<Digest, StoredLayer>();
+        foreach (var chunk in digests.Chunk(LookupChunk))
+        {
+            using var cmd = Command(
+                $"SELECT digest, size, diff_id, uncompressed_size, is_foreign FROM layers WHERE digest IN ({Placeholders(chunk.Length)})",
+                chunk.Select(d => (object?)d.ToString()).ToArray());
+            using var reader = cmd.ExecuteReader();
+            while (reader.Read())
+            {
+                var digest = Digest.Parse(reader.GetString(0));
+                found[digest] = new StoredLayer(
+                    digest,
+                    reader.GetInt64(1),
+                    Digest.Parse(reader.GetString(2)),
+                    reader.IsDBNull(3) ? null : reader.GetInt64(3),
+                    reader.GetBoolean(4));
+            }
+        }
+
+        return found;
+    }
+
+    public IReadOnlyDictionary<Digest, FileHashing> FindContents(IReadOnlyCollection<Digest> diffIds)
+    {
+        var found = new Dictionary<Digest, FileHashing>();
+        foreach (var chunk in diffIds.Chunk(LookupChunk))
+        {
+            using var cmd = Command(
+                $"SELECT diff_id, file_hashing FROM layer_contents WHERE diff_id IN ({Placeholders(chunk.Length)})",
+                chunk.Select(d => (object?)d.ToString()).ToArray());
+            using var reader = cmd.ExecuteReader();
+            while (reader.Read())
+            {
+                found[Digest.Parse(reader.GetString(0))] = ParseHashing(reader.GetString(1));
+            }
+        }
+
+        return found;
     }
 
     public FileHashing? FindContent(Digest diffId)
@@ -197,6 +245,62 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         return true;
     }
 
+    public IReadOnlySet<Digest> TouchImages(int runId, IReadOnlyList<(Digest ImageId, IReadOnlyList<ImageReference> References)> images)
+    {
+        var touched = new HashSet<Digest>();
+        using var tx = _connection.BeginTransaction();
+        foreach (var chunk in images.Chunk(LookupChunk))
+        {
+            var parameters = new List<object?> { runId };
+            parameters.AddRange(chunk.Select(i => (object?)i.ImageId.ToString()));
+            using var touch = Command($"UPDATE images SET last_run_id = ? WHERE image_id IN ({Placeholders(chunk.Length)}) RETURNING image_id", parameters.ToArray());
+            using var reader = touch.ExecuteReader();
+            while (reader.Read())
+            {
+                touched.Add(Digest.Parse(reader.GetString(0)));
+            }
+        }
+
+        var stored = images.Where(i => touched.Contains(i.ImageId)).ToList();
+        // One row per key (as upserting them one by one would leave it: the last index digest stated wins).
+        var rows = stored
+            .SelectMany(i => i.References.Select(r => (i.ImageId, Reference: r)))
+            .GroupBy(x => (x.ImageId, x.Reference.Source, Repository: x.Reference.Repository ?? "", Tag: x.Reference.Tag ?? ""))
+            .Select(g => (g.Key.ImageId, Reference: g.Last().Reference with { IndexDigest = g.LastOrDefault(x => x.Reference.IndexDigest is not null).Reference?.IndexDigest }));
+        foreach (var chunk in rows.Chunk(LookupChunk / 8))
+        {
+            var parameters = new List<object?>();
+            foreach (var (id, reference) in chunk)
+            {
+                parameters.AddRange([id.ToString(), reference.Source, reference.Repository ?? "", reference.Tag ?? "", reference.IndexDigest?.ToString(), runId, runId]);
+            }
+
+            using var cmd = Command(
+                $"""
+                INSERT INTO image_refs VALUES {string.Join(", ", Enumerable.Repeat("(?, ?, ?, ?, ?, ?, ?)", chunk.Length))}
+                ON CONFLICT (image_id, source, repository, tag) DO UPDATE SET last_run_id = excluded.last_run_id,
+                    index_digest = coalesce(excluded.index_digest, image_refs.index_digest)
+                """,
+                parameters.ToArray());
+            cmd.ExecuteNonQuery();
+        }
+
+        foreach (var chunk in stored.Chunk(LookupChunk))
+        {
+            var parameters = new List<object?>();
+            foreach (var image in chunk)
+            {
+                parameters.AddRange([runId, image.ImageId.ToString()]);
+            }
+
+            using var cmd = Command($"INSERT INTO run_images VALUES {string.Join(", ", Enumerable.Repeat("(?, ?)", chunk.Length))} ON CONFLICT DO NOTHING", parameters.ToArray());
+            cmd.ExecuteNonQuery();
+        }
+
+        tx.Commit();
+        return touched;
+    }
+
     public void RecordError(int runId, ScanError error)
     {
         using var cmd = Command(
@@ -215,6 +319,25 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         using var cmd = Command("INSERT INTO run_images VALUES (?, ?) ON CONFLICT DO NOTHING", runId, id);
         cmd.ExecuteNonQuery();
     }
+
+    /// <summary>Keys per look-up statement (the statement's parameter list).</summary>
+    private const int LookupChunk = 512;
+
+    private static string Placeholders(int count) => string.Join(", ", Enumerable.Repeat("?", count));
+
+    private const string SameImagesAsPreviousRunSql =
+        """
+        UPDATE scan_runs SET run_images = p.run_images, stored_bytes = p.stored_bytes, flat_bytes = p.flat_bytes,
+            file_unique_content_bytes = p.file_unique_content_bytes, file_duplicate_bytes = p.file_duplicate_bytes,
+            layers_new = 0, layers_gone = 0
+        FROM scan_runs p
+        WHERE scan_runs.run_id = $1
+          AND p.run_id = (SELECT max(run_id) FROM scan_runs WHERE run_id < $1 AND status <> 'running')
+          AND p.stored_bytes IS NOT NULL AND p.run_images IS NOT NULL
+          AND p.run_images = (SELECT count(*) FROM run_images WHERE run_id = $1)
+          AND NOT EXISTS (SELECT image_id FROM run_images WHERE run_id = $1
+                          EXCEPT SELECT image_id FROM run_images WHERE run_id = p.run_id)
+        """;
 
     private static string? s_snapshotSql;
 

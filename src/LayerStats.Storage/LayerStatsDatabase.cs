@@ -30,7 +30,7 @@ public sealed class LayerStatsDatabase : IDisposable
     /// <summary>Opens (creating when needed) a database for writing.</summary>
     public static LayerStatsDatabase Open(string path, DatabaseOptions? options = null)
     {
-        options ??= new DatabaseOptions();
+        options ??= DatabaseOptions.Scan;
         var connection = Connect(path, readOnly: false);
         try
         {
@@ -59,7 +59,7 @@ public sealed class LayerStatsDatabase : IDisposable
             throw new FileNotFoundException($"no LayerStats database at '{path}' (run 'layerstats scan --db {path} ...' first)", path);
         }
 
-        options ??= new DatabaseOptions();
+        options ??= DatabaseOptions.Reports;
         var connection = Connect(path, readOnly: true);
         try
         {
@@ -216,8 +216,19 @@ public sealed class LayerStatsDatabase : IDisposable
 /// <summary>The database file is locked by another process (another scan, or a reader while a scan writes).</summary>
 public sealed class DatabaseLockedException(string message, Exception inner) : IOException(message, inner);
 
-/// <summary>DuckDB settings chosen deliberately: bounded memory, one thread per core by default.</summary>
-public sealed record DatabaseOptions(int MemoryLimitMegabytes = 512, int Threads = 0)
+/// <summary>
+/// DuckDB settings chosen deliberately (benchmarks/README.md, "Whole scan"): a 128 MB buffer-manager limit keeps a
+/// scan's peak RSS under issue 5's 256 MB with the .NET heap and the mapped libraries (reports spill to a temporary
+/// file beyond it); one thread per core by default, since report queries parallelise and a scan's own work runs on
+/// the pipeline's threads.
+/// </summary>
+public sealed record DatabaseOptions(int MemoryLimitMegabytes = 128, int Threads = 0)
 {
+    /// <summary>For a scan (read-write): 128 MB, so the whole process stays within issue 5's bound.</summary>
+    public static DatabaseOptions Scan { get; } = new();
+
+    /// <summary>For reports and queries (read-only): aggregations over tens of millions of file rows get 1 GB before they spill.</summary>
+    public static DatabaseOptions Reports { get; } = new(MemoryLimitMegabytes: 1024);
+
     public int EffectiveThreads => Threads > 0 ? Threads : Environment.ProcessorCount;
 }

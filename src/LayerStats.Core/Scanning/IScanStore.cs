@@ -37,6 +37,36 @@ public interface IScanStore : IDisposable
 
     StoredLayer? FindLayer(Digest digest);
 
+    /// <summary>The stored blobs among <paramref name="digests"/> (one look-up for a whole plan).</summary>
+    IReadOnlyDictionary<Digest, StoredLayer> FindLayers(IReadOnlyCollection<Digest> digests)
+    {
+        var found = new Dictionary<Digest, StoredLayer>();
+        foreach (var digest in digests)
+        {
+            if (FindLayer(digest) is { } layer)
+            {
+                found[digest] = layer;
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>The hashing of every stored content among <paramref name="diffIds"/> (one look-up for a whole plan).</summary>
+    IReadOnlyDictionary<Digest, FileHashing> FindContents(IReadOnlyCollection<Digest> diffIds)
+    {
+        var found = new Dictionary<Digest, FileHashing>();
+        foreach (var diffId in diffIds)
+        {
+            if (FindContent(diffId) is { } hashing)
+            {
+                found[diffId] = hashing;
+            }
+        }
+
+        return found;
+    }
+
     /// <summary>The hashing with which the entries of <paramref name="diffId"/> are stored, or null when they are not.</summary>
     FileHashing? FindContent(Digest diffId);
 
@@ -54,6 +84,24 @@ public interface IScanStore : IDisposable
 
     /// <summary>Adds references to an image already in the store (an unchanged rescan). False when the image is not stored.</summary>
     bool TouchImage(int runId, Digest imageId, IReadOnlyList<ImageReference> references);
+
+    /// <summary>
+    /// <see cref="TouchImage"/> for several images at once (an unchanged rescan touches every image: one transaction).
+    /// Returns the images that were stored, hence touched.
+    /// </summary>
+    IReadOnlySet<Digest> TouchImages(int runId, IReadOnlyList<(Digest ImageId, IReadOnlyList<ImageReference> References)> images)
+    {
+        var touched = new HashSet<Digest>();
+        foreach (var (id, references) in images)
+        {
+            if (TouchImage(runId, id, references))
+            {
+                touched.Add(id);
+            }
+        }
+
+        return touched;
+    }
 
     void RecordError(int runId, ScanError error);
 }

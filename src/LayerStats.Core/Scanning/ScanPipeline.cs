@@ -52,7 +52,12 @@ public sealed class ScanProgress
 /// </summary>
 public sealed class ScanPipeline(IScanStore store, ScanOptions options)
 {
-    private const int WriterQueue = 64;
+    /// <summary>
+    /// Messages waiting for the writer: at most this many entry batches of up to <see cref="LayerReader.BatchSize"/>
+    /// entries (~200 bytes each with their paths), so ~6 MB of rows in flight. It was 64 (~50 MB, the largest single
+    /// share of the scan's managed heap) with no measurable gain in throughput.
+    /// </summary>
+    private const int WriterQueue = 8;
     private const int JobQueue = 16;
 
     public ScanProgress Progress { get; } = new();
@@ -121,6 +126,13 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
     {
         var layers = new Dictionary<Digest, LayerWork>();
         var jobs = new List<LayerWork>();
+        // One look-up per table for the whole plan, not one query per layer.
+        var storedLayers = store.FindLayers(images.SelectMany(i => i.Image.Layers).Select(l => l.Digest).ToHashSet());
+        var storedContents = store.FindContents(
+            images.SelectMany(i => i.Image.Config.DiffIds)
+                .Concat(storedLayers.Values.Where(l => !l.IsForeign).Select(l => l.DiffId))
+                .ToHashSet());
+        FileHashing? FindContent(Digest diffId) => storedContents.TryGetValue(diffId, out var hashing) ? hashing : null;
         foreach (var image in images)
         {
             var diffIds = image.Image.Config.DiffIds;
@@ -137,8 +149,8 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
                 {
                     work = new LayerWork(layer, diffIds[i]);
                     layers.Add(layer.Digest, work);
-                    var stored = store.FindLayer(layer.Digest);
-                    var storedContent = stored is null || stored.IsForeign ? null : store.FindContent(stored.DiffId);
+                    var stored = storedLayers.GetValueOrDefault(layer.Digest);
+                    var storedContent = stored is null || stored.IsForeign ? null : FindContent(stored.DiffId);
                     if (stored is not null && (stored.IsForeign || storedContent?.Covers(options.Hashing) == true))
                     {
                         work.Complete(stored.DiffId, stored.Size, stored.UncompressedSize);
@@ -151,7 +163,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
                     }
                     else
                     {
-                        work.VerifyOnly = store.FindContent(diffIds[i])?.Covers(options.Hashing) == true;
+                        work.VerifyOnly = FindContent(diffIds[i])?.Covers(options.Hashing) == true;
                         jobs.Add(work);
                     }
                 }
@@ -166,9 +178,26 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             }
         }
 
-        foreach (var image in images)
+        // Images whose layers are all stored already: the ones the store has are touched in one transaction.
+        var ready = images.Where(image => !image.Failed && image.Layers.All(l => l.State != LayerState.Pending) && CheckDiffIds(image, state)).ToList();
+        IReadOnlySet<Digest> touched;
+        try
         {
-            if (!image.Failed && image.Layers.All(l => l.State != LayerState.Pending))
+            touched = ready.Count == 0 ? new HashSet<Digest>() : store.TouchImages(state.RunId, ready.Select(i => (i.Image.Id, (IReadOnlyList<ImageReference>)i.References)).ToList());
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            touched = new HashSet<Digest>(); // each image is then tried on its own below
+        }
+
+        foreach (var image in ready)
+        {
+            if (touched.Contains(image.Image.Id))
+            {
+                image.Committed = true;
+                state.ImagesOk++;
+            }
+            else
             {
                 CommitImage(image, state);
             }
@@ -452,7 +481,8 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         }
     }
 
-    private void CommitImage(ImageWork image, RunState state)
+    /// <summary>False (and the image failed) when a layer's content is not the diff_id the config states.</summary>
+    private bool CheckDiffIds(ImageWork image, RunState state)
     {
         var config = image.Image.Config;
         for (int i = 0; i < image.Layers.Count; i++)
@@ -461,10 +491,21 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             if (layer.ActualDiffId != config.DiffIds[i])
             {
                 FailImage(image, state, $"layer {i} ({layer.Layer.Digest}): the config states diff_id {config.DiffIds[i]}, the layer's content is {layer.ActualDiffId}", layer.Layer.Digest.ToString(), null);
-                return;
+                return false;
             }
         }
 
+        return true;
+    }
+
+    private void CommitImage(ImageWork image, RunState state)
+    {
+        if (!CheckDiffIds(image, state))
+        {
+            return;
+        }
+
+        var config = image.Image.Config;
         try
         {
             if (!store.TouchImage(state.RunId, image.Image.Id, image.References))
