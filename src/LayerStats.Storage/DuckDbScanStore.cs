@@ -175,6 +175,17 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         return result;
     }
 
+    public IEnumerable<AnalysisEntry> StreamAnalysisEntries(Digest diffId)
+    {
+        // No ORDER BY: DuckDB streams the rows in chunks instead of sorting them all first.
+        using var cmd = Command("SELECT path, kind, size FROM files WHERE diff_id = ?", diffId.ToString());
+        using var reader = cmd.ExecuteReader();
+        while (reader.Read())
+        {
+            yield return new AnalysisEntry(reader.GetString(0), EntryKinds.Parse(reader.GetString(1)), reader.GetInt64(2));
+        }
+    }
+
     public void CommitImage(int runId, ImageRecord record)
     {
         var image = record.Image;

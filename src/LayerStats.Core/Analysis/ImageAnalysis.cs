@@ -25,6 +25,32 @@ public static class ImageAnalysis
             dive.UserSizeBytes);
     }
 
+    /// <summary>
+    /// The figures of a one-layer image from one pass over its entries (any order), holding none of them; null when a
+    /// path contains <c>.wh.</c> (then use <see cref="Analyze"/>). Without whiteout names, a single layer hides nothing
+    /// and every leaf of dive's tree is the only node of its path: Σ minimum = Σ cumulative, so efficiency is 1 and
+    /// nothing is wasted; dive's size is Σ regular-file sizes of the entries whose cleaned name is not ".".
+    /// Equal to <see cref="Analyze"/> of the same single layer (tested on random layers).
+    /// </summary>
+    public static ImageFigures? TryAnalyzeSingleLayer(IEnumerable<AnalysisEntry> entries)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        long size = 0;
+        foreach (var entry in entries)
+        {
+            if (entry.Path.Contains(".wh.", StringComparison.Ordinal))
+            {
+                return null;
+            }
+            if (entry.Kind == Layers.EntryKind.File && entry.Size != 0 && TarPath.Clean(entry.Path) != ".")
+            {
+                size += entry.Size;
+            }
+        }
+        const long userSize = 0;
+        return new ImageFigures(0, 0, 1.0, 0, (double)0 / userSize, size, userSize);
+    }
+
     /// <summary>Hidden bytes (DESIGN.md §3) only.</summary>
     public static HiddenFigures HiddenBytes(IReadOnlyList<IReadOnlyList<AnalysisEntry>> layers)
     {

@@ -79,6 +79,9 @@ public interface IScanStore : IDisposable
     /// <summary>The entries of the given layer contents, bottom to top, for the per-image analysis.</summary>
     IReadOnlyList<IReadOnlyList<Analysis.AnalysisEntry>> ReadAnalysisEntries(IReadOnlyList<Digest> diffIds);
 
+    /// <summary>The entries of one layer content, streamed in no particular order (nothing held), for a one-layer image.</summary>
+    IEnumerable<Analysis.AnalysisEntry> StreamAnalysisEntries(Digest diffId);
+
     /// <summary>Commits an image with its layers and references in one transaction; an image already stored gains the references.</summary>
     void CommitImage(int runId, ImageRecord image);
 

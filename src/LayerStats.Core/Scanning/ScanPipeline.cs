@@ -510,7 +510,9 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         {
             if (!store.TouchImage(state.RunId, image.Image.Id, image.References))
             {
-                var figures = ImageAnalysis.Analyze(store.ReadAnalysisEntries(config.DiffIds));
+                // One layer (a million tiny files, say): one streamed pass, no entry held; else all layers in memory.
+                var figures = (config.DiffIds.Count == 1 ? ImageAnalysis.TryAnalyzeSingleLayer(store.StreamAnalysisEntries(config.DiffIds[0])) : null)
+                    ?? ImageAnalysis.Analyze(store.ReadAnalysisEntries(config.DiffIds));
                 long compressed = image.Layers.Sum(l => l.ActualSize);
                 long uncompressed = image.Layers.Sum(l => l.ActualUncompressedSize ?? 0);
                 store.CommitImage(state.RunId, new ImageRecord(image.Image, image.References, compressed, uncompressed, figures));
