@@ -52,10 +52,13 @@ CREATE OR REPLACE VIEW layer_summary AS
 SELECT r.digest, r.diff_id, r.size, r.uncompressed_size, l.compression, l.media_type, l.is_foreign,
        r.refs,
        CAST(r.size * (r.refs - 1) AS BIGINT) AS saved_bytes,
-       (SELECT count(*) FROM content_files cf WHERE cf.diff_id = r.diff_id) AS files,
+       coalesce(fs.files, 0) AS files,
        (SELECT mode(il.created_by) FROM image_layers il WHERE il.digest = r.digest) AS created_by
 FROM layer_refs r
-JOIN layers l ON l.digest = r.digest;
+JOIN layers l ON l.digest = r.digest
+LEFT JOIN (SELECT diff_id, files FROM layer_file_stats WHERE (SELECT fresh FROM derived_state)
+           UNION ALL
+           SELECT diff_id, count(*) FROM content_files_live GROUP BY diff_id) fs ON fs.diff_id = r.diff_id;
 
 -- The drill-down of one image: its layers bottom (0) to top with blob facts, how many images use each blob,
 -- and the image's own created_by for it.

@@ -139,3 +139,30 @@ CREATE TABLE IF NOT EXISTS scan_errors (
     path        VARCHAR,
     message     VARCHAR NOT NULL
 );
+
+-- Derived tables: figures over the 50 million rows of `files` that no view could compute in seconds, written by the
+-- writer at the end of every scan (run_snapshot.sql) from the rows above and nothing else. They cover the layer
+-- contents listed in `derived_contents`; the views read them only while those are exactly the stored layer contents
+-- that images reference (with the same run_id), and otherwise compute the same figures from `files` (slowly: after
+-- a killed scan, until the next scan finishes). Never the interface: read the views.
+CREATE TABLE IF NOT EXISTS derived_contents (
+    diff_id        VARCHAR NOT NULL,
+    content_run_id INTEGER NOT NULL        -- layer_contents.run_id when it was added (a replaced content has another)
+);
+
+-- One row per distinct regular-file content (xxh128, size) over the covered layer contents.
+CREATE TABLE IF NOT EXISTS content_stats (
+    xxh128        UHUGEINT,
+    size          BIGINT NOT NULL,
+    occurrences   BIGINT NOT NULL,         -- regular files with this content
+    layers        BIGINT NOT NULL,         -- distinct diff_ids holding it
+    example_paths VARCHAR[] NOT NULL       -- its first 5 distinct paths in path order
+);
+
+-- One row per covered layer content that holds regular files.
+CREATE TABLE IF NOT EXISTS layer_file_stats (
+    diff_id                      VARCHAR NOT NULL,
+    files                        BIGINT NOT NULL,  -- regular files (hardlinks excluded)
+    bytes                        BIGINT NOT NULL,  -- Σ their sizes
+    within_layer_duplicate_bytes BIGINT NOT NULL   -- Σ size × (occurrences in this layer − 1) over its contents
+);

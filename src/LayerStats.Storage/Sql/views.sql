@@ -22,10 +22,29 @@ WHERE f.kind = 'file'
   AND f.diff_id IN (SELECT diff_id FROM image_layers)
   AND f.diff_id IN (SELECT diff_id FROM layer_contents);
 
+-- The stored layer contents that images reference, with the run that stored each: what the derived tables
+-- (schema.sql) must cover for the views to read them.
+CREATE OR REPLACE VIEW referenced_contents AS
+SELECT c.diff_id, c.run_id FROM layer_contents c WHERE c.diff_id IN (SELECT diff_id FROM image_layers);
+
+-- Whether the derived tables cover exactly the referenced layer contents (true after every finished scan).
+CREATE OR REPLACE VIEW derived_state AS
+SELECT NOT EXISTS (SELECT diff_id, run_id FROM referenced_contents EXCEPT SELECT diff_id, content_run_id FROM derived_contents)
+   AND NOT EXISTS (SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents)
+   AS fresh;
+
+-- content_files while the derived tables are stale; no rows (and no scan of `files`) while they are fresh.
+CREATE OR REPLACE VIEW content_files_live AS
+SELECT cf.diff_id, cf.seq, cf.path, cf.size, cf.xxh128, cf.sha256
+FROM content_files cf
+WHERE cf.diff_id IN (SELECT diff_id FROM referenced_contents WHERE NOT (SELECT fresh FROM derived_state));
+
 -- One row per distinct file content (hash, size) with its occurrences.
 CREATE OR REPLACE VIEW file_contents AS
+SELECT xxh128, size, occurrences, layers FROM content_stats WHERE (SELECT fresh FROM derived_state)
+UNION ALL
 SELECT xxh128, size, count(*) AS occurrences, count(DISTINCT diff_id) AS layers
-FROM content_files
+FROM content_files_live
 GROUP BY xxh128, size;
 
 CREATE OR REPLACE VIEW file_contents_per_layer AS
@@ -41,25 +60,30 @@ WHERE refs >= 2;
 
 -- Duplicate file contents: content hash, size, occurrences, example paths, duplicate bytes.
 CREATE OR REPLACE VIEW duplicate_files AS
-SELECT lower(printf('%032x', fc.xxh128)) AS content_hash,
-       fc.size,
-       fc.occurrences,
-       fc.layers,
-       CAST(fc.size * (fc.occurrences - 1) AS BIGINT) AS duplicate_bytes,
-       (SELECT list(DISTINCT cf.path ORDER BY cf.path)[1:5] FROM content_files cf
-         WHERE cf.xxh128 = fc.xxh128 AND cf.size = fc.size) AS example_paths
-FROM file_contents fc
-WHERE fc.occurrences >= 2;
+SELECT lower(printf('%032x', s.xxh128)) AS content_hash,
+       s.size,
+       s.occurrences,
+       s.layers,
+       CAST(s.size * (s.occurrences - 1) AS BIGINT) AS duplicate_bytes,
+       s.example_paths
+FROM content_stats s
+WHERE s.occurrences >= 2 AND (SELECT fresh FROM derived_state)
+UNION ALL
+SELECT lower(printf('%032x', cf.xxh128)),
+       cf.size,
+       count(*),
+       count(DISTINCT cf.diff_id),
+       CAST(cf.size * (count(*) - 1) AS BIGINT),
+       list(DISTINCT cf.path ORDER BY cf.path)[1:5]
+FROM content_files_live cf
+GROUP BY cf.xxh128, cf.size
+HAVING count(*) >= 2;
 
 -- Per image: identity, sizes, hidden bytes, dive's figures.
 CREATE OR REPLACE VIEW image_summary AS
 SELECT i.image_id, i.config_digest, i.manifest_digest,
        i.os || '/' || i.architecture || coalesce('/' || i.variant, '') AS platform,
-       (SELECT string_agg(DISTINCT CASE WHEN r.repository = '' THEN NULL
-                               ELSE r.repository || CASE WHEN r.tag = '' THEN '' ELSE ':' || r.tag END END, ', '
-                          ORDER BY CASE WHEN r.repository = '' THEN NULL
-                               ELSE r.repository || CASE WHEN r.tag = '' THEN '' ELSE ':' || r.tag END END)
-          FROM image_refs r WHERE r.image_id = i.image_id) AS names,
+       n.names,
        i.layer_count AS layers,
        i.compressed_bytes, i.uncompressed_bytes,
        i.hidden_bytes, i.hidden_files,
@@ -67,7 +91,13 @@ SELECT i.image_id, i.config_digest, i.manifest_digest,
        i.dive_wasted_bytes AS wasted_bytes,
        i.dive_user_wasted_percent AS user_wasted_percent,
        i.created
-FROM images i;
+FROM images i
+LEFT JOIN (SELECT image_id, string_agg(DISTINCT name, ', ' ORDER BY name) AS names
+           FROM (SELECT image_id,
+                        CASE WHEN repository = '' THEN NULL
+                             ELSE repository || CASE WHEN tag = '' THEN '' ELSE ':' || tag END END AS name
+                 FROM image_refs)
+           GROUP BY image_id) n ON n.image_id = i.image_id;
 
 -- The one-row summary of DESIGN.md §3.
 CREATE OR REPLACE VIEW summary AS
@@ -89,8 +119,10 @@ WITH
                 coalesce(sum(size * (occurrences - 1)), 0) AS file_duplicate_bytes,
                 coalesce(sum(size * (layers - 1)), 0) AS file_duplicate_across_layers_bytes
          FROM file_contents),
-  fl AS (SELECT coalesce(sum(size * (occurrences - 1)), 0) AS file_duplicate_within_layer_bytes
-         FROM file_contents_per_layer)
+  fl AS (SELECT coalesce(sum(b), 0) AS file_duplicate_within_layer_bytes
+         FROM (SELECT within_layer_duplicate_bytes AS b FROM layer_file_stats WHERE (SELECT fresh FROM derived_state)
+               UNION ALL
+               SELECT size * (count(*) - 1) FROM content_files_live GROUP BY xxh128, size, diff_id))
 SELECT
   CAST(img.images AS BIGINT) AS images,
   CAST(blobs.distinct_layers AS BIGINT) AS distinct_layers,
