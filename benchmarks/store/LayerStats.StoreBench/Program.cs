@@ -89,9 +89,27 @@ switch (command)
         cmd.CommandText = "SELECT max(run_id) FROM scan_runs";
         int run = Convert.ToInt32(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
         var sw = Stopwatch.StartNew();
-        cmd.CommandText = Generator.RunSnapshotSql();
-        cmd.Parameters.Add(new DuckDB.NET.Data.DuckDBParameter(run));
-        cmd.ExecuteNonQuery();
+        // One statement at a time, to say where the time goes.
+        foreach (string statement in Generator.RunSnapshotSql().Split(";\n", StringSplitOptions.RemoveEmptyEntries))
+        {
+            string body = string.Join('\n', statement.Split('\n').Where(l => !l.TrimStart().StartsWith("--", StringComparison.Ordinal))).Trim();
+            if (body.Length == 0)
+            {
+                continue;
+            }
+
+            var one = Stopwatch.StartNew();
+            cmd.CommandText = body;
+            cmd.Parameters.Clear();
+            if (body.Contains("$1", StringComparison.Ordinal))
+            {
+                cmd.Parameters.Add(new DuckDB.NET.Data.DuckDBParameter(run));
+            }
+
+            cmd.ExecuteNonQuery();
+            Console.WriteLine($"  {one.Elapsed.TotalSeconds,7:F1} s  {body.Split('\n')[0]}");
+        }
+
         Console.WriteLine($"run_snapshot.sql for run {run}: {sw.Elapsed.TotalSeconds:F1} s (memory_limit {new DatabaseOptions().MemoryLimitMegabytes} MB, threads {new DatabaseOptions().EffectiveThreads})");
         cmd.Parameters.Clear();
         cmd.CommandText = "CHECKPOINT";

@@ -156,7 +156,9 @@ CREATE TABLE IF NOT EXISTS content_stats (
     size          BIGINT NOT NULL,
     occurrences   BIGINT NOT NULL,         -- regular files with this content
     layers        BIGINT NOT NULL,         -- distinct diff_ids holding it
-    example_paths VARCHAR[] NOT NULL       -- its first 5 distinct paths in path order
+    example_paths VARCHAR[] NOT NULL,      -- its first 5 distinct paths in path order
+    first_directory VARCHAR NOT NULL,      -- ls_directory / ls_extension (views.sql) of its first path: where the
+    first_extension VARCHAR NOT NULL       -- occurrence that file-level dedup would keep is
 );
 
 -- One row per covered layer content that holds regular files.
@@ -165,4 +167,20 @@ CREATE TABLE IF NOT EXISTS layer_file_stats (
     files                        BIGINT NOT NULL,  -- regular files (hardlinks excluded)
     bytes                        BIGINT NOT NULL,  -- Σ their sizes
     within_layer_duplicate_bytes BIGINT NOT NULL   -- Σ size × (occurrences in this layer − 1) over its contents
+);
+
+-- Per image: its file_duplicate_bytes (views.sql image_file_duplicates), for the images that were committed when
+-- the derived tables were last brought up to date.
+CREATE TABLE IF NOT EXISTS image_file_stats (
+    image_id             VARCHAR NOT NULL,
+    file_duplicate_bytes BIGINT NOT NULL
+);
+
+-- The regular files of each covered layer content by ls_directory and ls_extension of their paths.
+CREATE TABLE IF NOT EXISTS layer_path_stats (
+    diff_id   VARCHAR NOT NULL,
+    directory VARCHAR NOT NULL,
+    extension VARCHAR NOT NULL,
+    files     BIGINT NOT NULL,
+    bytes     BIGINT NOT NULL
 );

@@ -1,5 +1,17 @@
 -- Views: the definitions of DESIGN.md §3. Every report reads these; recreated on every open.
 
+-- The directory a file is counted under: the first two levels of its parent directory ('usr/lib/x/y.so' -> 'usr/lib',
+-- 'etc/a' -> 'etc', 'a' -> '/').
+CREATE OR REPLACE MACRO ls_directory(path) AS
+  CASE WHEN strpos(path, '/') = 0 THEN '/'
+       ELSE array_to_string(string_split(path, '/')[1:least(2, len(string_split(path, '/')) - 1)], '/') END;
+
+-- The file type a file is counted under: the lower-cased extension of its name, its last suffix that is not all
+-- digits, before any version numbers ('libz.so.1.3' -> 'so', 'a.tar.gz' -> 'gz'); a leading '.' starts no extension
+-- ('.bashrc'); '(none)' without one.
+CREATE OR REPLACE MACRO ls_extension(path) AS
+  coalesce(lower(nullif(regexp_extract(string_split(path, '/')[-1], '^[^.].*?\.([^.]*[^.0-9][^.]*)(\.[0-9]+)*$', 1), '')), '(none)');
+
 -- Layers of committed images with their blob facts.
 CREATE OR REPLACE VIEW image_layer_details AS
 SELECT il.image_id, il.position, il.digest, il.diff_id, il.created_by,
@@ -154,13 +166,12 @@ FROM img, flat, blobs, contents, fc, fl;
 -- layers) that >= 2 images start with is a shared base; reported are the branch points: the longest
 -- prefixes where the set of images sharing them changes (no one-layer-longer prefix is shared by all of them).
 CREATE OR REPLACE VIEW image_prefixes AS
-SELECT a.image_id, a.position + 1 AS depth,
-       list(b.digest ORDER BY b.position) AS prefix,
-       sum(l.size) AS prefix_bytes
-FROM image_layers a
-JOIN image_layers b ON b.image_id = a.image_id AND b.position <= a.position
-JOIN layers l ON l.digest = b.digest
-GROUP BY a.image_id, a.position;
+SELECT il.image_id, il.position + 1 AS depth,
+       list(il.digest) OVER w AS prefix,
+       sum(l.size) OVER w AS prefix_bytes
+FROM image_layers il
+JOIN layers l ON l.digest = il.digest
+WINDOW w AS (PARTITION BY il.image_id ORDER BY il.position ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
 
 CREATE OR REPLACE VIEW prefix_nodes AS
 SELECT md5(array_to_string(prefix, ',')) AS node, depth, any_value(prefix) AS prefix,
@@ -193,14 +204,20 @@ WHERE finished_at IS NOT NULL
 ORDER BY run_id;
 
 -- Per image: the file-level duplicates over its own distinct layer contents (the figure of §3 restricted to one image).
+-- From image_file_stats while the derived tables are fresh; computed here for the images it does not hold.
 CREATE OR REPLACE VIEW image_file_duplicates AS
-WITH d AS (SELECT DISTINCT image_id, diff_id FROM image_layers),
+WITH covered AS (SELECT s.image_id, s.file_duplicate_bytes FROM image_file_stats s
+                 WHERE (SELECT fresh FROM derived_state) AND s.image_id IN (SELECT image_id FROM images)),
+     todo AS (SELECT image_id FROM images WHERE image_id NOT IN (SELECT image_id FROM covered)),
+     d AS (SELECT DISTINCT image_id, diff_id FROM image_layers WHERE image_id IN (SELECT image_id FROM todo)),
      c AS (SELECT d.image_id, f.xxh128, f.size, count(*) AS n
            FROM d JOIN content_files f ON f.diff_id = d.diff_id
            GROUP BY d.image_id, f.xxh128, f.size)
-SELECT i.image_id, CAST(coalesce(sum(c.size * (c.n - 1)), 0) AS BIGINT) AS file_duplicate_bytes
-FROM images i LEFT JOIN c ON c.image_id = i.image_id
-GROUP BY i.image_id;
+SELECT image_id, file_duplicate_bytes FROM covered
+UNION ALL
+SELECT t.image_id, CAST(coalesce(sum(c.size * (c.n - 1)), 0) AS BIGINT) AS file_duplicate_bytes
+FROM todo t LEFT JOIN c ON c.image_id = t.image_id
+GROUP BY t.image_id;
 
 -- What the gate (layerstats check) evaluates per image.
 CREATE OR REPLACE VIEW gate_images AS
