@@ -8,7 +8,7 @@ using LayerStats.StoreBench;
 const string Usage = """
     usage: LayerStats.StoreBench generate DB [--images N] [--files N] [--bases N] [--runs N]
            LayerStats.StoreBench time DB [-n RUNS] [--top N] [--only NAME[,NAME]]
-           LayerStats.StoreBench snapshot DB | describe DB
+           LayerStats.StoreBench snapshot DB [--memory MB] | describe DB
     """;
 
 if (args.Length < 2)
@@ -84,7 +84,8 @@ switch (command)
     {
         // What a scan does when it finishes (run_snapshot.sql for the last run), with the tool's settings: on a database
         // written before the derived tables existed, this is the first fill of them.
-        using var database = LayerStatsDatabase.Open(db);
+        int memory = (int)Long("--memory", new DatabaseOptions().MemoryLimitMegabytes);
+        using var database = LayerStatsDatabase.Open(db, new DatabaseOptions(MemoryLimitMegabytes: memory));
         using var cmd = database.Connection.CreateCommand();
         cmd.CommandText = "SELECT max(run_id) FROM scan_runs";
         int run = Convert.ToInt32(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
@@ -110,7 +111,7 @@ switch (command)
             Console.WriteLine($"  {one.Elapsed.TotalSeconds,7:F1} s  {body.Split('\n')[0]}");
         }
 
-        Console.WriteLine($"run_snapshot.sql for run {run}: {sw.Elapsed.TotalSeconds:F1} s (memory_limit {new DatabaseOptions().MemoryLimitMegabytes} MB, threads {new DatabaseOptions().EffectiveThreads})");
+        Console.WriteLine($"run_snapshot.sql for run {run}: {sw.Elapsed.TotalSeconds:F1} s (memory_limit {memory} MB, threads {new DatabaseOptions().EffectiveThreads})");
         cmd.Parameters.Clear();
         cmd.CommandText = "CHECKPOINT";
         cmd.ExecuteNonQuery();

@@ -20,27 +20,48 @@ SELECT r.diff_id, r.run_id FROM referenced_contents r
 WHERE $1 IS NOT NULL AND r.diff_id NOT IN (SELECT diff_id FROM derived_contents);
 
 CREATE OR REPLACE TEMP TABLE derived_new_contents AS
-SELECT f.xxh128, f.size, count(*) AS occurrences, count(DISTINCT f.diff_id) AS layers,
-       list_sort(list_distinct(list(f.path)))[1:5] AS example_paths
+SELECT f.xxh128, f.size, count(*) AS occurrences, count(DISTINCT f.diff_id) AS layers, min(f.path) AS first_path
 FROM files f
 WHERE f.kind = 'file' AND f.diff_id IN (SELECT diff_id FROM derived_new) AND $1 IS NOT NULL
 GROUP BY f.xxh128, f.size;
 
+-- The first 5 distinct paths (in the new layer contents) of each content that occurs twice or more: as five
+-- fixed-size aggregates over a sort, not a list aggregate (whose states DuckDB cannot spill under its memory limit).
+CREATE OR REPLACE TEMP TABLE derived_new_paths AS
+WITH keys AS (SELECT n.xxh128, n.size FROM derived_new_contents n
+              WHERE n.occurrences >= 2
+                 OR EXISTS (SELECT 1 FROM content_stats t WHERE t.xxh128 IS NOT DISTINCT FROM n.xxh128 AND t.size = n.size)),
+     d AS (SELECT DISTINCT f.xxh128, f.size, f.path
+           FROM files f SEMI JOIN keys k ON k.xxh128 IS NOT DISTINCT FROM f.xxh128 AND k.size = f.size
+           WHERE f.kind = 'file' AND f.diff_id IN (SELECT diff_id FROM derived_new)),
+     r AS (SELECT xxh128, size, path, row_number() OVER (PARTITION BY xxh128, size ORDER BY path) AS rn FROM d)
+SELECT xxh128, size,
+       list_filter([max(path) FILTER (WHERE rn = 1), max(path) FILTER (WHERE rn = 2), max(path) FILTER (WHERE rn = 3),
+                    max(path) FILTER (WHERE rn = 4), max(path) FILTER (WHERE rn = 5)], p -> p IS NOT NULL) AS paths
+FROM r
+WHERE rn <= 5 AND $1 IS NOT NULL
+GROUP BY xxh128, size;
+
 UPDATE content_stats t SET
     occurrences = t.occurrences + s.occurrences,
     layers = t.layers + s.layers,
-    example_paths = list_sort(list_distinct(list_concat(t.example_paths, s.example_paths)))[1:5],
-    first_directory = ls_directory(least(t.example_paths[1], s.example_paths[1])),
-    first_extension = ls_extension(least(t.example_paths[1], s.example_paths[1]))
-FROM derived_new_contents s
+    first_path = least(t.first_path, s.first_path),
+    example_paths = list_sort(list_distinct(list_concat(coalesce(t.example_paths, [t.first_path]), s.paths)))[1:5],
+    first_directory = ls_directory(least(t.first_path, s.first_path)),
+    first_extension = ls_extension(least(t.first_path, s.first_path))
+FROM (SELECT n.*, p.paths FROM derived_new_contents n
+      JOIN derived_new_paths p ON p.xxh128 IS NOT DISTINCT FROM n.xxh128 AND p.size = n.size) s
 WHERE t.xxh128 IS NOT DISTINCT FROM s.xxh128 AND t.size = s.size AND $1 IS NOT NULL;
 
 INSERT INTO content_stats
-SELECT s.xxh128, s.size, s.occurrences, s.layers, s.example_paths, ls_directory(s.example_paths[1]), ls_extension(s.example_paths[1])
-FROM derived_new_contents s
+SELECT n.xxh128, n.size, n.occurrences, n.layers, n.first_path, CASE WHEN n.occurrences >= 2 THEN p.paths END,
+       ls_directory(n.first_path), ls_extension(n.first_path)
+FROM derived_new_contents n
+LEFT JOIN derived_new_paths p ON p.xxh128 IS NOT DISTINCT FROM n.xxh128 AND p.size = n.size
 WHERE $1 IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM content_stats t WHERE t.xxh128 IS NOT DISTINCT FROM s.xxh128 AND t.size = s.size);
+  AND NOT EXISTS (SELECT 1 FROM content_stats t WHERE t.xxh128 IS NOT DISTINCT FROM n.xxh128 AND t.size = n.size);
 
+DROP TABLE derived_new_paths;
 DROP TABLE derived_new_contents;
 
 INSERT INTO layer_path_stats

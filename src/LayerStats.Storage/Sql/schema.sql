@@ -156,9 +156,10 @@ CREATE TABLE IF NOT EXISTS content_stats (
     size          BIGINT NOT NULL,
     occurrences   BIGINT NOT NULL,         -- regular files with this content
     layers        BIGINT NOT NULL,         -- distinct diff_ids holding it
-    example_paths VARCHAR[] NOT NULL,      -- its first 5 distinct paths in path order
-    first_directory VARCHAR NOT NULL,      -- ls_directory / ls_extension (views.sql) of its first path: where the
-    first_extension VARCHAR NOT NULL       -- occurrence that file-level dedup would keep is
+    first_path    VARCHAR NOT NULL,        -- its first path in path order (the occurrence file-level dedup keeps)
+    example_paths VARCHAR[],               -- its first 5 distinct paths in path order; NULL when it occurs once
+    first_directory VARCHAR NOT NULL,      -- ls_directory(first_path) (views.sql)
+    first_extension VARCHAR NOT NULL       -- ls_extension(first_path)
 );
 
 -- One row per covered layer content that holds regular files.

@@ -45,11 +45,13 @@ SELECT NOT EXISTS (SELECT diff_id, run_id FROM referenced_contents EXCEPT SELECT
    AND NOT EXISTS (SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents)
    AS fresh;
 
--- content_files while the derived tables are stale; no rows (and no scan of `files`) while they are fresh.
+-- content_files while the derived tables are stale; no rows (and no scan of `files`: one semi-join whose build side
+-- is empty) while they are fresh.
 CREATE OR REPLACE VIEW content_files_live AS
-SELECT cf.diff_id, cf.seq, cf.path, cf.size, cf.xxh128, cf.sha256
-FROM content_files cf
-WHERE cf.diff_id IN (SELECT diff_id FROM referenced_contents WHERE NOT (SELECT fresh FROM derived_state));
+SELECT f.diff_id, f.seq, f.path, f.size, f.xxh128, f.sha256
+FROM files f
+WHERE f.diff_id IN (SELECT diff_id FROM referenced_contents WHERE NOT (SELECT fresh FROM derived_state))
+  AND f.kind = 'file';
 
 -- One row per distinct file content (hash, size) with its occurrences.
 CREATE OR REPLACE VIEW file_contents AS
