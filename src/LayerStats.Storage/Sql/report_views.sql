@@ -10,24 +10,44 @@ FROM (SELECT cf.diff_id, cf.seq, cf.path, cf.size, cf.xxh128,
       FROM content_files cf)
 WHERE copy > 1;
 
--- Duplicate bytes by directory: the first two levels of each duplicate copy's parent directory
--- ('usr/lib/x/y.so' -> 'usr/lib', 'etc/a' -> 'etc', 'a' -> '/'). Σ duplicate_bytes = summary.file_duplicate_bytes.
+-- duplicate_copies while the derived tables are stale; no rows while they are fresh.
+CREATE OR REPLACE VIEW duplicate_copies_live AS
+SELECT diff_id, seq, path, size, xxh128
+FROM (SELECT cf.diff_id, cf.seq, cf.path, cf.size, cf.xxh128,
+             row_number() OVER (PARTITION BY cf.xxh128, cf.size ORDER BY cf.path, cf.diff_id, cf.seq) AS copy
+      FROM content_files_live cf)
+WHERE copy > 1;
+
+-- Duplicate bytes by directory (ls_directory of each duplicate copy's path). Σ duplicate_bytes = summary.file_duplicate_bytes.
+-- From the derived tables: the copies are all regular files but the first occurrence of each content (whose path is
+-- example_paths[1]), so per directory: Σ over the layers' files − Σ over the contents' first occurrences.
 CREATE OR REPLACE VIEW duplicate_bytes_by_directory AS
-SELECT directory, count(*) AS duplicate_files, CAST(sum(size) AS BIGINT) AS duplicate_bytes
-FROM (SELECT size,
-             CASE WHEN strpos(path, '/') = 0 THEN '/'
-                  ELSE array_to_string(string_split(path, '/')[1:least(2, len(string_split(path, '/')) - 1)], '/') END AS directory
-      FROM duplicate_copies)
+SELECT directory, CAST(sum(n) AS BIGINT) AS duplicate_files, CAST(sum(b) AS BIGINT) AS duplicate_bytes
+FROM (SELECT directory, sum(files) AS n, sum(bytes) AS b FROM layer_path_stats
+      WHERE (SELECT fresh FROM derived_state) GROUP BY directory
+      UNION ALL
+      SELECT first_directory, -count(*), -sum(size) FROM content_stats
+      WHERE (SELECT fresh FROM derived_state) GROUP BY first_directory)
+GROUP BY directory
+HAVING sum(n) > 0
+UNION ALL
+SELECT directory, count(*), CAST(sum(size) AS BIGINT)
+FROM (SELECT size, ls_directory(path) AS directory FROM duplicate_copies_live)
 GROUP BY directory;
 
--- Duplicate bytes by file type: the lower-cased extension of each duplicate copy's file name: its last suffix that
--- is not all digits, before any version numbers ('libz.so.1.3' -> 'so', 'a.tar.gz' -> 'gz'); a leading '.' starts no
--- extension ('.bashrc'); '(none)' without one. Σ duplicate_bytes = summary.file_duplicate_bytes.
+-- Duplicate bytes by file type (ls_extension of each duplicate copy's path). Σ duplicate_bytes = summary.file_duplicate_bytes.
 CREATE OR REPLACE VIEW duplicate_bytes_by_extension AS
-SELECT extension, count(*) AS duplicate_files, CAST(sum(size) AS BIGINT) AS duplicate_bytes
-FROM (SELECT size,
-             coalesce(lower(nullif(regexp_extract(name, '^[^.].*?\.([^.]*[^.0-9][^.]*)(\.[0-9]+)*$', 1), '')), '(none)') AS extension
-      FROM (SELECT size, string_split(path, '/')[-1] AS name FROM duplicate_copies))
+SELECT extension, CAST(sum(n) AS BIGINT) AS duplicate_files, CAST(sum(b) AS BIGINT) AS duplicate_bytes
+FROM (SELECT extension, sum(files) AS n, sum(bytes) AS b FROM layer_path_stats
+      WHERE (SELECT fresh FROM derived_state) GROUP BY extension
+      UNION ALL
+      SELECT first_extension, -count(*), -sum(size) FROM content_stats
+      WHERE (SELECT fresh FROM derived_state) GROUP BY first_extension)
+GROUP BY extension
+HAVING sum(n) > 0
+UNION ALL
+SELECT extension, count(*), CAST(sum(size) AS BIGINT)
+FROM (SELECT size, ls_extension(path) AS extension FROM duplicate_copies_live)
 GROUP BY extension;
 
 -- Per image, its bytes split by whether each layer blob is shared with another image (layer_refs.refs >= 2) or
@@ -52,10 +72,13 @@ CREATE OR REPLACE VIEW layer_summary AS
 SELECT r.digest, r.diff_id, r.size, r.uncompressed_size, l.compression, l.media_type, l.is_foreign,
        r.refs,
        CAST(r.size * (r.refs - 1) AS BIGINT) AS saved_bytes,
-       (SELECT count(*) FROM content_files cf WHERE cf.diff_id = r.diff_id) AS files,
+       coalesce(fs.files, 0) AS files,
        (SELECT mode(il.created_by) FROM image_layers il WHERE il.digest = r.digest) AS created_by
 FROM layer_refs r
-JOIN layers l ON l.digest = r.digest;
+JOIN layers l ON l.digest = r.digest
+LEFT JOIN (SELECT diff_id, files FROM layer_file_stats WHERE (SELECT fresh FROM derived_state)
+           UNION ALL
+           SELECT diff_id, count(*) FROM content_files_live GROUP BY diff_id) fs ON fs.diff_id = r.diff_id;
 
 -- The drill-down of one image: its layers bottom (0) to top with blob facts, how many images use each blob,
 -- and the image's own created_by for it.

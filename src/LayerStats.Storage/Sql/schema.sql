@@ -139,3 +139,49 @@ CREATE TABLE IF NOT EXISTS scan_errors (
     path        VARCHAR,
     message     VARCHAR NOT NULL
 );
+
+-- Derived tables: figures over the 50 million rows of `files` that no view could compute in seconds, written by the
+-- writer at the end of every scan (run_snapshot.sql) from the rows above and nothing else. They cover the layer
+-- contents listed in `derived_contents`; the views read them only while those are exactly the stored layer contents
+-- that images reference (with the same run_id), and otherwise compute the same figures from `files` (slowly: after
+-- a killed scan, until the next scan finishes). Never the interface: read the views.
+CREATE TABLE IF NOT EXISTS derived_contents (
+    diff_id        VARCHAR NOT NULL,
+    content_run_id INTEGER NOT NULL        -- layer_contents.run_id when it was added (a replaced content has another)
+);
+
+-- One row per distinct regular-file content (xxh128, size) over the covered layer contents.
+CREATE TABLE IF NOT EXISTS content_stats (
+    xxh128        UHUGEINT,
+    size          BIGINT NOT NULL,
+    occurrences   BIGINT NOT NULL,         -- regular files with this content
+    layers        BIGINT NOT NULL,         -- distinct diff_ids holding it
+    first_path    VARCHAR NOT NULL,        -- its first path in path order (the occurrence file-level dedup keeps)
+    example_paths VARCHAR[],               -- its first 5 distinct paths in path order; NULL when it occurs once
+    first_directory VARCHAR NOT NULL,      -- ls_directory(first_path) (views.sql)
+    first_extension VARCHAR NOT NULL       -- ls_extension(first_path)
+);
+
+-- One row per covered layer content that holds regular files.
+CREATE TABLE IF NOT EXISTS layer_file_stats (
+    diff_id                      VARCHAR NOT NULL,
+    files                        BIGINT NOT NULL,  -- regular files (hardlinks excluded)
+    bytes                        BIGINT NOT NULL,  -- Σ their sizes
+    within_layer_duplicate_bytes BIGINT NOT NULL   -- Σ size × (occurrences in this layer − 1) over its contents
+);
+
+-- Per image: its file_duplicate_bytes (views.sql image_file_duplicates), for the images that were committed when
+-- the derived tables were last brought up to date.
+CREATE TABLE IF NOT EXISTS image_file_stats (
+    image_id             VARCHAR NOT NULL,
+    file_duplicate_bytes BIGINT NOT NULL
+);
+
+-- The regular files of each covered layer content by ls_directory and ls_extension of their paths.
+CREATE TABLE IF NOT EXISTS layer_path_stats (
+    diff_id   VARCHAR NOT NULL,
+    directory VARCHAR NOT NULL,
+    extension VARCHAR NOT NULL,
+    files     BIGINT NOT NULL,
+    bytes     BIGINT NOT NULL
+);

@@ -1,5 +1,17 @@
 -- Views: the definitions of DESIGN.md §3. Every report reads these; recreated on every open.
 
+-- The directory a file is counted under: the first two levels of its parent directory ('usr/lib/x/y.so' -> 'usr/lib',
+-- 'etc/a' -> 'etc', 'a' -> '/').
+CREATE OR REPLACE MACRO ls_directory(path) AS
+  CASE WHEN strpos(path, '/') = 0 THEN '/'
+       ELSE array_to_string(string_split(path, '/')[1:least(2, len(string_split(path, '/')) - 1)], '/') END;
+
+-- The file type a file is counted under: the lower-cased extension of its name, its last suffix that is not all
+-- digits, before any version numbers ('libz.so.1.3' -> 'so', 'a.tar.gz' -> 'gz'); a leading '.' starts no extension
+-- ('.bashrc'); '(none)' without one.
+CREATE OR REPLACE MACRO ls_extension(path) AS
+  coalesce(lower(nullif(regexp_extract(string_split(path, '/')[-1], '^[^.].*?\.([^.]*[^.0-9][^.]*)(\.[0-9]+)*$', 1), '')), '(none)');
+
 -- Layers of committed images with their blob facts.
 CREATE OR REPLACE VIEW image_layer_details AS
 SELECT il.image_id, il.position, il.digest, il.diff_id, il.created_by,
@@ -22,10 +34,31 @@ WHERE f.kind = 'file'
   AND f.diff_id IN (SELECT diff_id FROM image_layers)
   AND f.diff_id IN (SELECT diff_id FROM layer_contents);
 
+-- The stored layer contents that images reference, with the run that stored each: what the derived tables
+-- (schema.sql) must cover for the views to read them.
+CREATE OR REPLACE VIEW referenced_contents AS
+SELECT c.diff_id, c.run_id FROM layer_contents c WHERE c.diff_id IN (SELECT diff_id FROM image_layers);
+
+-- Whether the derived tables cover exactly the referenced layer contents (true after every finished scan).
+CREATE OR REPLACE VIEW derived_state AS
+SELECT NOT EXISTS (SELECT diff_id, run_id FROM referenced_contents EXCEPT SELECT diff_id, content_run_id FROM derived_contents)
+   AND NOT EXISTS (SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents)
+   AS fresh;
+
+-- content_files while the derived tables are stale; no rows (and no scan of `files`: one semi-join whose build side
+-- is empty) while they are fresh.
+CREATE OR REPLACE VIEW content_files_live AS
+SELECT f.diff_id, f.seq, f.path, f.size, f.xxh128, f.sha256
+FROM files f
+WHERE f.diff_id IN (SELECT diff_id FROM referenced_contents WHERE NOT (SELECT fresh FROM derived_state))
+  AND f.kind = 'file';
+
 -- One row per distinct file content (hash, size) with its occurrences.
 CREATE OR REPLACE VIEW file_contents AS
+SELECT xxh128, size, occurrences, layers FROM content_stats WHERE (SELECT fresh FROM derived_state)
+UNION ALL
 SELECT xxh128, size, count(*) AS occurrences, count(DISTINCT diff_id) AS layers
-FROM content_files
+FROM content_files_live
 GROUP BY xxh128, size;
 
 CREATE OR REPLACE VIEW file_contents_per_layer AS
@@ -41,25 +74,30 @@ WHERE refs >= 2;
 
 -- Duplicate file contents: content hash, size, occurrences, example paths, duplicate bytes.
 CREATE OR REPLACE VIEW duplicate_files AS
-SELECT lower(printf('%032x', fc.xxh128)) AS content_hash,
-       fc.size,
-       fc.occurrences,
-       fc.layers,
-       CAST(fc.size * (fc.occurrences - 1) AS BIGINT) AS duplicate_bytes,
-       (SELECT list(DISTINCT cf.path ORDER BY cf.path)[1:5] FROM content_files cf
-         WHERE cf.xxh128 = fc.xxh128 AND cf.size = fc.size) AS example_paths
-FROM file_contents fc
-WHERE fc.occurrences >= 2;
+SELECT lower(printf('%032x', s.xxh128)) AS content_hash,
+       s.size,
+       s.occurrences,
+       s.layers,
+       CAST(s.size * (s.occurrences - 1) AS BIGINT) AS duplicate_bytes,
+       s.example_paths
+FROM content_stats s
+WHERE s.occurrences >= 2 AND (SELECT fresh FROM derived_state)
+UNION ALL
+SELECT lower(printf('%032x', cf.xxh128)),
+       cf.size,
+       count(*),
+       count(DISTINCT cf.diff_id),
+       CAST(cf.size * (count(*) - 1) AS BIGINT),
+       list(DISTINCT cf.path ORDER BY cf.path)[1:5]
+FROM content_files_live cf
+GROUP BY cf.xxh128, cf.size
+HAVING count(*) >= 2;
 
 -- Per image: identity, sizes, hidden bytes, dive's figures.
 CREATE OR REPLACE VIEW image_summary AS
 SELECT i.image_id, i.config_digest, i.manifest_digest,
        i.os || '/' || i.architecture || coalesce('/' || i.variant, '') AS platform,
-       (SELECT string_agg(DISTINCT CASE WHEN r.repository = '' THEN NULL
-                               ELSE r.repository || CASE WHEN r.tag = '' THEN '' ELSE ':' || r.tag END END, ', '
-                          ORDER BY CASE WHEN r.repository = '' THEN NULL
-                               ELSE r.repository || CASE WHEN r.tag = '' THEN '' ELSE ':' || r.tag END END)
-          FROM image_refs r WHERE r.image_id = i.image_id) AS names,
+       n.names,
        i.layer_count AS layers,
        i.compressed_bytes, i.uncompressed_bytes,
        i.hidden_bytes, i.hidden_files,
@@ -67,7 +105,13 @@ SELECT i.image_id, i.config_digest, i.manifest_digest,
        i.dive_wasted_bytes AS wasted_bytes,
        i.dive_user_wasted_percent AS user_wasted_percent,
        i.created
-FROM images i;
+FROM images i
+LEFT JOIN (SELECT image_id, string_agg(DISTINCT name, ', ' ORDER BY name) AS names
+           FROM (SELECT image_id,
+                        CASE WHEN repository = '' THEN NULL
+                             ELSE repository || CASE WHEN tag = '' THEN '' ELSE ':' || tag END END AS name
+                 FROM image_refs)
+           GROUP BY image_id) n ON n.image_id = i.image_id;
 
 -- The one-row summary of DESIGN.md §3.
 CREATE OR REPLACE VIEW summary AS
@@ -89,8 +133,10 @@ WITH
                 coalesce(sum(size * (occurrences - 1)), 0) AS file_duplicate_bytes,
                 coalesce(sum(size * (layers - 1)), 0) AS file_duplicate_across_layers_bytes
          FROM file_contents),
-  fl AS (SELECT coalesce(sum(size * (occurrences - 1)), 0) AS file_duplicate_within_layer_bytes
-         FROM file_contents_per_layer)
+  fl AS (SELECT coalesce(sum(b), 0) AS file_duplicate_within_layer_bytes
+         FROM (SELECT within_layer_duplicate_bytes AS b FROM layer_file_stats WHERE (SELECT fresh FROM derived_state)
+               UNION ALL
+               SELECT size * (count(*) - 1) FROM content_files_live GROUP BY xxh128, size, diff_id))
 SELECT
   CAST(img.images AS BIGINT) AS images,
   CAST(blobs.distinct_layers AS BIGINT) AS distinct_layers,
@@ -122,13 +168,12 @@ FROM img, flat, blobs, contents, fc, fl;
 -- layers) that >= 2 images start with is a shared base; reported are the branch points: the longest
 -- prefixes where the set of images sharing them changes (no one-layer-longer prefix is shared by all of them).
 CREATE OR REPLACE VIEW image_prefixes AS
-SELECT a.image_id, a.position + 1 AS depth,
-       list(b.digest ORDER BY b.position) AS prefix,
-       sum(l.size) AS prefix_bytes
-FROM image_layers a
-JOIN image_layers b ON b.image_id = a.image_id AND b.position <= a.position
-JOIN layers l ON l.digest = b.digest
-GROUP BY a.image_id, a.position;
+SELECT il.image_id, il.position + 1 AS depth,
+       list(il.digest) OVER w AS prefix,
+       sum(l.size) OVER w AS prefix_bytes
+FROM image_layers il
+JOIN layers l ON l.digest = il.digest
+WINDOW w AS (PARTITION BY il.image_id ORDER BY il.position ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
 
 CREATE OR REPLACE VIEW prefix_nodes AS
 SELECT md5(array_to_string(prefix, ',')) AS node, depth, any_value(prefix) AS prefix,
@@ -161,14 +206,20 @@ WHERE finished_at IS NOT NULL
 ORDER BY run_id;
 
 -- Per image: the file-level duplicates over its own distinct layer contents (the figure of §3 restricted to one image).
+-- From image_file_stats while the derived tables are fresh; computed here for the images it does not hold.
 CREATE OR REPLACE VIEW image_file_duplicates AS
-WITH d AS (SELECT DISTINCT image_id, diff_id FROM image_layers),
+WITH covered AS (SELECT s.image_id, s.file_duplicate_bytes FROM image_file_stats s
+                 WHERE (SELECT fresh FROM derived_state) AND s.image_id IN (SELECT image_id FROM images)),
+     todo AS (SELECT image_id FROM images WHERE image_id NOT IN (SELECT image_id FROM covered)),
+     d AS (SELECT DISTINCT image_id, diff_id FROM image_layers WHERE image_id IN (SELECT image_id FROM todo)),
      c AS (SELECT d.image_id, f.xxh128, f.size, count(*) AS n
            FROM d JOIN content_files f ON f.diff_id = d.diff_id
            GROUP BY d.image_id, f.xxh128, f.size)
-SELECT i.image_id, CAST(coalesce(sum(c.size * (c.n - 1)), 0) AS BIGINT) AS file_duplicate_bytes
-FROM images i LEFT JOIN c ON c.image_id = i.image_id
-GROUP BY i.image_id;
+SELECT image_id, file_duplicate_bytes FROM covered
+UNION ALL
+SELECT t.image_id, CAST(coalesce(sum(c.size * (c.n - 1)), 0) AS BIGINT) AS file_duplicate_bytes
+FROM todo t LEFT JOIN c ON c.image_id = t.image_id
+GROUP BY t.image_id;
 
 -- What the gate (layerstats check) evaluates per image.
 CREATE OR REPLACE VIEW gate_images AS
