@@ -17,6 +17,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 {
     private readonly DuckDBConnection _connection = database.Connection;
     private readonly Lock _configLock = new();
+    private readonly List<string> _warnings = [];
 
     public int BeginRun(ScanRunStart start)
     {
@@ -38,8 +39,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         {
             if (same.ExecuteNonQuery() == 0)
             {
-                using var snapshot = Command(ReadSnapshotSql(), runId);
-                snapshot.ExecuteNonQuery();
+                RunSnapshot(runId);
             }
         }
 
@@ -51,6 +51,54 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             """,
             DateTimeOffset.UtcNow, totals.Status, totals.ImagesOk, totals.ImagesFailed, totals.LayersRead,
             totals.LayersSkipped, totals.BytesRead, totals.Errors, runId);
+        cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>What went wrong without failing the scan (e.g. the end-of-run totals could not be computed); for the CLI to show.</summary>
+    public IReadOnlyList<string> Warnings => _warnings;
+
+    /// <summary>
+    /// The end-of-run step (run_snapshot.sql): the derived tables and the run's totals, in one transaction, with the
+    /// memory a report gets (it aggregates over the files table). If it fails (e.g. out of memory on a huge store),
+    /// nothing of it is kept: the views then compute the same figures from the files table, and the run's totals stay
+    /// empty; the scan itself has already committed every image.
+    /// </summary>
+    private void RunSnapshot(int runId)
+    {
+        string limit = Convert.ToString(Scalar("SELECT current_setting('memory_limit')"), System.Globalization.CultureInfo.InvariantCulture) ?? "";
+        try
+        {
+            Execute($"SET memory_limit = '{Math.Max(DatabaseOptions.Reports.MemoryLimitMegabytes, database.MemoryLimitMegabytes)}MB'");
+            using var tx = _connection.BeginTransaction();
+            using (var snapshot = Command(ReadSnapshotSql(), runId))
+            {
+                snapshot.ExecuteNonQuery();
+            }
+
+            tx.Commit();
+        }
+        catch (DuckDBException ex)
+        {
+            _warnings.Add($"the end-of-run totals and derived tables were not updated ({ex.Message}); reports compute the figures from the files table instead");
+        }
+        finally
+        {
+            if (limit.Length > 0)
+            {
+                Execute($"SET memory_limit = '{limit.Replace("'", "", StringComparison.Ordinal)}'");
+            }
+        }
+    }
+
+    private object? Scalar(string sql)
+    {
+        using var cmd = Command(sql);
+        return cmd.ExecuteScalar();
+    }
+
+    private void Execute(string sql)
+    {
+        using var cmd = Command(sql);
         cmd.ExecuteNonQuery();
     }
 

@@ -27,6 +27,9 @@ public sealed class LayerStatsDatabase : IDisposable
 
     public bool ReadOnly { get; }
 
+    /// <summary>The DuckDB memory limit this connection was opened with.</summary>
+    public int MemoryLimitMegabytes { get; private init; }
+
     /// <summary>Opens (creating when needed) a database for writing.</summary>
     public static LayerStatsDatabase Open(string path, DatabaseOptions? options = null)
     {
@@ -36,7 +39,7 @@ public sealed class LayerStatsDatabase : IDisposable
         {
             Configure(connection, options);
             Migrate(connection);
-            return new LayerStatsDatabase(connection, path, readOnly: false);
+            return new LayerStatsDatabase(connection, path, readOnly: false) { MemoryLimitMegabytes = options.MemoryLimitMegabytes };
         }
         catch (DuckDBException ex) when (IsNotWritable(ex.Message))
         {
@@ -70,7 +73,7 @@ public sealed class LayerStatsDatabase : IDisposable
                 throw new InvalidOperationException($"'{path}' has schema version {version}; this layerstats reads version {SchemaVersion}");
             }
 
-            return new LayerStatsDatabase(connection, path, readOnly: true);
+            return new LayerStatsDatabase(connection, path, readOnly: true) { MemoryLimitMegabytes = options.MemoryLimitMegabytes };
         }
         catch
         {

@@ -90,6 +90,11 @@ public static class ScanCommand
                 stderr.WriteLine($"error: {Describe(error)}");
             }
 
+            foreach (string warning in store.Warnings)
+            {
+                stderr.WriteLine($"warning: {warning}");
+            }
+
             if (platform is not null && summary.ImagesOk + summary.ImagesFailed == 0)
             {
                 stderr.WriteLine($"warning: no image in the inputs is for platform {platform}");

@@ -53,7 +53,7 @@ public sealed class DiskFullTests
         }
         finally
         {
-            Sh("umount", mount);
+            Sh("umount", "--lazy", mount); // lazy: a child process that has just exited may still hold the mount for a moment
         }
     }
 
