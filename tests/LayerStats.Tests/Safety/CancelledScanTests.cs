@@ -23,7 +23,10 @@ public sealed class CancelledScanTests
         using (var child = Child.Start(["scan", "--db", db, "--quiet", "--jobs", "2", .. inputs]))
         {
             Assert.True(child.WaitForFile(db + ".wal", 128 << 10), "the scan ended before it wrote 128 KiB; the data set is too small");
+            // Frozen first, so the interrupt surely lands before the scan could finish on a loaded machine; then resumed.
+            child.Signal(Child.Sigstop);
             child.Signal(signal);
+            child.Signal(Child.Sigcont);
             var (exit, _, stderr) = child.Wait();
             Assert.True(exit == 130, $"exit {exit}: {stderr}");
             Assert.Contains("interrupted; run the same command again to complete the work", stderr);
