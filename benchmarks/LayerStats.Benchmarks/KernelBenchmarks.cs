@@ -107,8 +107,17 @@ public class KernelBenchmarks
     [Benchmark(Description = "LayerReader zstd, xxh128")]
     public Task<LayerReadResult> ReaderZstd() => Read(_zstd, FileHashing.Xxh128, NullSink.Instance);
 
-    private static Task<LayerReadResult> Read(byte[] blob, FileHashing hashing, IFileEntrySink? sink) =>
-        LayerReader.ReadAsync(new MemoryStream(blob), hashing, sink, CancellationToken.None);
+    [Benchmark(Description = "LayerReader gzip, xxh128, overlapped")]
+    public Task<LayerReadResult> ReaderGzipOverlap() => Read(_gzip, FileHashing.Xxh128, NullSink.Instance, overlap: true);
+
+    [Benchmark(Description = "LayerReader gzip, xxh128+sha256, overlapped")]
+    public Task<LayerReadResult> ReaderGzipShaOverlap() => Read(_gzip, FileHashing.Xxh128AndSha256, NullSink.Instance, overlap: true);
+
+    [Benchmark(Description = "LayerReader zstd, xxh128, overlapped")]
+    public Task<LayerReadResult> ReaderZstdOverlap() => Read(_zstd, FileHashing.Xxh128, NullSink.Instance, overlap: true);
+
+    private static Task<LayerReadResult> Read(byte[] blob, FileHashing hashing, IFileEntrySink? sink, bool overlap = false) =>
+        LayerReader.ReadAsync(new MemoryStream(blob), hashing, sink, overlap, CancellationToken.None);
 
     private sealed class NullSink : IFileEntrySink
     {

@@ -60,6 +60,8 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
     private const int WriterQueue = 8;
     private const int JobQueue = 16;
 
+    private int _layersLeft; // not yet finished: fewer than the cores, a layer is read on two tasks (LayerReader overlap)
+
     public ScanProgress Progress { get; } = new();
 
     public async Task<ScanSummary> RunAsync(IReadOnlyList<IImageSource> sources, CancellationToken cancellationToken)
@@ -215,6 +217,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             return;
         }
 
+        _layersLeft = jobs.Count;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var jobQueue = Channel.CreateBounded<LayerWork>(new BoundedChannelOptions(JobQueue) { SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
         var writerQueue = Channel.CreateBounded<WriterMessage>(new BoundedChannelOptions(WriterQueue) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
@@ -289,7 +292,8 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
                 {
                     await using var blob = await work.Layer.OpenCompressedAsync(ct);
                     var sink = work.VerifyOnly ? null : new WriterSink(work, writer);
-                    var result = await LayerReader.ReadAsync(blob, options.Hashing, sink, ct);
+                    bool overlap = Volatile.Read(ref _layersLeft) < Environment.ProcessorCount;
+                    var result = await LayerReader.ReadAsync(blob, options.Hashing, sink, overlap, ct);
                     string? problem = last ? null : Mismatch(work.Layer, work.ExpectedDiffId, result);
                     if (problem is null)
                     {
@@ -314,6 +318,8 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
                     await writer.WriteAsync(new LayerCopyFailed(work, work.Copies[copy].Source, Reason(ex, digestProblem), path), ct);
                 }
             }
+
+            Interlocked.Decrement(ref _layersLeft);
         }
     }
 
