@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Runtime.InteropServices;
+using LayerStats.Core.IO;
 
 namespace LayerStats.Core.Layers;
 
@@ -11,7 +12,7 @@ namespace LayerStats.Core.Layers;
 /// counts them into the blob digest). When the native library cannot be bound (e.g. a NativeAOT build) the reader
 /// falls back to <see cref="GZipStream"/>; see <see cref="IsAvailable"/>.
 /// </summary>
-internal sealed class GzipDecoder : Stream
+internal sealed class GzipDecoder : ForwardReadStream
 {
     private const int InputSize = 256 * 1024;
     private const int WindowBitsGzip = 31;
@@ -233,30 +234,6 @@ internal sealed class GzipDecoder : Stream
     {
         End();
     }
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     /// <summary>The PAL_ZStream of System.IO.Compression.Native (pal_zlib.h); the real z_stream lives behind InternalState.</summary>
     [StructLayout(LayoutKind.Sequential)]

@@ -1,7 +1,9 @@
+using LayerStats.Core.IO;
+
 namespace LayerStats.Core.Layers;
 
 /// <summary>Gives back bytes already read (the magic-number peek) before the rest of a stream.</summary>
-internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : Stream
+internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : ForwardReadStream
 {
     private ReadOnlyMemory<byte> _prefix = prefix;
 
@@ -35,28 +37,4 @@ internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) 
 
         return inner.ReadAsync(buffer, cancellationToken);
     }
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

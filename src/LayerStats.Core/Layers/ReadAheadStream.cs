@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
+using LayerStats.Core.IO;
 
 namespace LayerStats.Core.Layers;
 
@@ -11,7 +12,7 @@ namespace LayerStats.Core.Layers;
 /// <c>(depth + 2) × chunkSize</c>. An exception the source throws is rethrown, unchanged, by the read that reaches
 /// it; cancellation stops both sides; <see cref="DisposeAsync"/> stops the producer and waits for it.
 /// </summary>
-internal sealed class ReadAheadStream : Stream
+internal sealed class ReadAheadStream : ForwardReadStream
 {
     public const int DefaultChunkSize = 1024 * 1024;
     public const int DefaultDepth = 2;
@@ -219,28 +220,4 @@ internal sealed class ReadAheadStream : Stream
 
         base.Dispose(disposing);
     }
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
