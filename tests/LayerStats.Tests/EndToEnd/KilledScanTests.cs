@@ -1,5 +1,4 @@
-using System.Diagnostics;
-using LayerStats.Fixtures;
+using LayerStats.Tests.Safety;
 
 namespace LayerStats.Tests.EndToEnd;
 
@@ -13,7 +12,7 @@ public sealed class KilledScanTests
     public void Scans_killed_at_several_moments_then_rerun_equal_an_uninterrupted_scan()
     {
         using var dir = new TempDir();
-        string[] inputs = WriteImages(dir.Path);
+        string[] inputs = SafetyImages.Write(dir.Path);
 
         using var reference = new CliHarness();
         Assert.Equal(0, reference.Scan(inputs).Exit);
@@ -43,77 +42,18 @@ public sealed class KilledScanTests
         Assert.Equal(reference.Scalar("SELECT count(*) FROM image_refs"), killed.Scalar("SELECT count(*) FROM image_refs"));
     }
 
-    private static string[] WriteImages(string dir)
-    {
-        // 12 images over a shared base: enough rows that a scan takes long enough to be killed mid-way.
-        var baseLayer = BuiltLayer.From(Tree("base", files: 4000, size: 600), LayerCompression.Gzip);
-        var inputs = new List<string>();
-        for (int i = 0; i < 12; i++)
-        {
-            var image = new ImageBuilder()
-                .Layer(baseLayer, "ADD rootfs")
-                .Layer(Tree("app" + i, files: 2000, size: 900), i % 2 == 0 ? LayerCompression.Gzip : LayerCompression.Zstd, "COPY app")
-                .Build()
-                .Tagged($"app{i}:1");
-            string path = Path.Combine(dir, $"app{i}.tar");
-            if (i % 3 == 0)
-            {
-                ArchiveWriter.DockerSaveLegacy(path, image);
-            }
-            else
-            {
-                ArchiveWriter.OciArchive(path, OciEntry.Of(image, $"app{i}:1"));
-            }
-
-            inputs.Add(path);
-        }
-
-        return inputs.ToArray();
-    }
-
-    private static LayerBuilder Tree(string seed, int files, int size)
-    {
-        var layer = new LayerBuilder(implicitParents: true);
-        for (int i = 0; i < files; i++)
-        {
-            layer.File($"{seed}/d{i % 40}/f{i}.txt", Content.Text($"{seed}-{i % 500}", 1 + (size / 60)));
-        }
-
-        return layer;
-    }
-
+    /// <summary>A scan in a child process, SIGKILLed as soon as its write-ahead log reaches the threshold (if it does).</summary>
     private static (int ExitCode, bool Killed) RunChild(string database, string[] inputs, long? killWhenWalExceeds)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(typeof(LayerStats.Cli.Program).Assembly.Location);
-        foreach (string arg in (string[])["scan", "--db", database, "--quiet", "--jobs", "2", .. inputs])
+        using var child = Child.Start(["scan", "--db", database, "--quiet", "--jobs", "2", .. inputs]);
+        bool killed = killWhenWalExceeds is { } threshold && child.WaitForFile(database + ".wal", threshold);
+        if (killed)
         {
-            start.ArgumentList.Add(arg);
+            child.Signal(Child.Sigkill); // no chance to clean up
         }
 
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start dotnet");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        bool killed = false;
-        if (killWhenWalExceeds is { } threshold)
-        {
-            var wal = new FileInfo(database + ".wal");
-            while (!process.WaitForExit(2))
-            {
-                wal.Refresh();
-                if (wal.Exists && wal.Length >= threshold)
-                {
-                    process.Kill(entireProcessTree: true); // SIGKILL: no chance to clean up
-                    killed = true;
-                    break;
-                }
-            }
-        }
-
-        process.WaitForExit();
-        _ = stdout.Result;
-        string errors = stderr.Result;
-        Assert.True(killed || process.ExitCode == 0, $"scan failed ({process.ExitCode}): {errors}");
-        return (process.ExitCode, killed);
+        var (exit, _, errors) = child.Wait();
+        Assert.True(killed || exit == 0, $"scan failed ({exit}): {errors}");
+        return (exit, killed);
     }
 }
