@@ -168,18 +168,26 @@ public sealed class LayerStatsDatabase : IDisposable
         Execute(connection, "SET preserve_insertion_order = false");
     }
 
+    /// <summary>
+    /// Creates the schema on a new file, checks the version of an existing one and (re)creates the views. The DDL is
+    /// skipped when the file already holds this build's schema and views (its fingerprint in schema_info), so an
+    /// unchanged rescan does not pay for ~60 statements on every open.
+    /// </summary>
     private static void Migrate(DuckDBConnection connection)
     {
+        string fingerprint = DdlFingerprint.Value;
+        if (ReadSchemaVersion(connection) == SchemaVersion && ReadInfo(connection, "ddl_fingerprint") == fingerprint)
+        {
+            return;
+        }
+
         using (var tx = connection.BeginTransaction())
         {
             Execute(connection, ReadEmbeddedSql("schema.sql"));
             int version = ReadSchemaVersion(connection);
             if (version == 0)
             {
-                using var cmd = connection.CreateCommand();
-                cmd.CommandText = "INSERT INTO schema_info VALUES ('schema_version', ?)";
-                cmd.Parameters.Add(new DuckDBParameter(SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-                cmd.ExecuteNonQuery();
+                WriteInfo(connection, "schema_version", SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
             else if (version != SchemaVersion)
             {
@@ -190,8 +198,47 @@ public sealed class LayerStatsDatabase : IDisposable
             {
                 Execute(connection, ReadEmbeddedSql(views));
             }
+
+            WriteInfo(connection, "ddl_fingerprint", fingerprint);
             tx.Commit();
         }
+    }
+
+    /// <summary>SHA-256 of the embedded schema and view SQL: a file whose schema_info holds it needs no DDL.</summary>
+    private static readonly Lazy<string> DdlFingerprint = new(() =>
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (string name in new[] { "schema.sql" }.Concat(ViewFiles))
+        {
+            sha.AppendData(System.Text.Encoding.UTF8.GetBytes(ReadEmbeddedSql(name)));
+            sha.AppendData([0]);
+        }
+
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    });
+
+    private static string? ReadInfo(DuckDBConnection connection, string key)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "SELECT value FROM schema_info WHERE key = ?";
+        cmd.Parameters.Add(new DuckDBParameter(key));
+        try
+        {
+            return cmd.ExecuteScalar() as string;
+        }
+        catch (DuckDBException)
+        {
+            return null; // a new file: no schema_info yet
+        }
+    }
+
+    private static void WriteInfo(DuckDBConnection connection, string key, string value)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "INSERT OR REPLACE INTO schema_info VALUES (?, ?)";
+        cmd.Parameters.Add(new DuckDBParameter(key));
+        cmd.Parameters.Add(new DuckDBParameter(value));
+        cmd.ExecuteNonQuery();
     }
 
     private static int ReadSchemaVersion(DuckDBConnection connection)

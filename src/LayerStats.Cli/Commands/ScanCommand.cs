@@ -13,7 +13,7 @@ namespace LayerStats.Cli.Commands;
 public static class ScanCommand
 {
     public const string Usage = """
-        usage: layerstats scan --db FILE [--jobs N] [--file-hash xxh128|sha256] [--platform os/arch[/variant]] [--summary] [--quiet]
+        usage: layerstats scan --db FILE [--jobs N] [--file-hash xxh128|sha256] [--platform os/arch[/variant]] [--summary] [--quiet] [--timings]
                                [registry options] INPUT...
 
         INPUT is a docker save tarball (legacy or Docker 25+), an OCI layout directory or tarball, any of these
@@ -26,6 +26,7 @@ public static class ScanCommand
           --platform P      keep only images of this platform (os/arch[/variant])
           --summary         print the summary report (as 'report summary' does) when the scan is done
           --quiet           no progress and no closing line on stderr
+          --timings         print where the time went on stderr (phases, writer, workers)
         registry options:
           --username U --password-stdin   credentials for the registries scanned (password read from stdin);
                             otherwise $REGISTRY_AUTH_FILE, containers auth.json, $DOCKER_CONFIG/config.json or
@@ -39,7 +40,7 @@ public static class ScanCommand
 
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
-        var a = Arguments.Parse(args, new HashSet<string> { "--db", "--jobs", "--file-hash", "--platform", "--username", "--auth-file", "--insecure-registry", "--registry-jobs", "--retry-time" }, new HashSet<string> { "--quiet", "--summary", "--password-stdin" });
+        var a = Arguments.Parse(args, new HashSet<string> { "--db", "--jobs", "--file-hash", "--platform", "--username", "--auth-file", "--insecure-registry", "--registry-jobs", "--retry-time" }, new HashSet<string> { "--quiet", "--summary", "--password-stdin", "--timings" });
         string db = a.Required("--db");
         if (a.Positionals.Count == 0)
         {
@@ -65,7 +66,9 @@ public static class ScanCommand
 
         bool quiet = a.Flag("--quiet");
         using var registry = new RegistrySession(RegistryOptionsFrom(a, stderr));
+        var openClock = Stopwatch.StartNew();
         using var database = LayerStatsDatabase.Open(db);
+        var openTime = openClock.Elapsed;
         using var store = new DuckDbScanStore(database);
         // The sources list images before any layer is read, on this task; the store is free for config look-ups then.
         var sourceOptions = new ImageSourceOptions { PlatformFilter = platform, KnownConfig = store.FindConfig };
@@ -106,6 +109,15 @@ public static class ScanCommand
                     $"scanned {summary.ImagesOk} image(s) in {clock.Elapsed.TotalSeconds:0.00} s: {summary.LayersRead} layer(s) read " +
                     $"({ResultWritersFacade.Human(summary.BytesRead)}), {summary.LayersSkipped} already stored; " +
                     $"{summary.ImagesFailed} image(s) failed, {summary.Errors.Count} error(s) (run {summary.RunId})");
+            }
+
+            if (a.Flag("--timings"))
+            {
+                stderr.WriteLine($"{"open database",-44} {openTime.TotalSeconds,8:0.000} s");
+                foreach (var (name, time) in pipeline.Timings.Rows())
+                {
+                    stderr.WriteLine($"{name,-44} {time.TotalSeconds,8:0.000} s");
+                }
             }
 
             if (a.Flag("--summary"))

@@ -64,16 +64,27 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
 
     public ScanProgress Progress { get; } = new();
 
+    /// <summary>Where the time went, filled in as the scan runs (<c>scan --timings</c>).</summary>
+    public ScanTimings Timings { get; } = new();
+
     public async Task<ScanSummary> RunAsync(IReadOnlyList<IImageSource> sources, CancellationToken cancellationToken)
     {
         int runId = store.BeginRun(new ScanRunStart(DateTimeOffset.UtcNow, options.ToolVersion, options.Hashing, sources.Count));
         var state = new RunState(runId);
         try
         {
+            long started = ScanTimings.Now();
             var images = await ListAsync(sources, state, cancellationToken);
+            Timings.AddList(started);
+            started = ScanTimings.Now();
             var jobs = Plan(images, state);
+            Timings.AddPlan(started);
+            started = ScanTimings.Now();
             await ReadLayersAsync(jobs, state, cancellationToken);
+            Timings.AddRead(started);
+            started = ScanTimings.Now();
             Finish(state, cancelled: false);
+            Timings.AddFinish(started);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -207,7 +218,9 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
 
         Progress.LayersTotal = jobs.Count;
         Progress.BytesTotal = jobs.Sum(j => j.Layer.Size);
-        return jobs;
+        // Largest first, so that no big layer is left alone at the end with the other cores idle (the last layers,
+        // fewer than the cores, are each read on two tasks: see ReadLayersAsync).
+        return jobs.OrderByDescending(j => j.Layer.Size).ToList();
     }
 
     private async Task ReadLayersAsync(List<LayerWork> jobs, RunState state, CancellationToken ct)
@@ -248,9 +261,12 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         var loads = new Dictionary<LayerWork, ILayerLoad>();
         try
         {
+            long idleSince = ScanTimings.Now();
             await foreach (var message in writerQueue.Reader.ReadAllAsync(linked.Token))
             {
+                Timings.AddWriterIdle(idleSince);
                 Write(message, loads, state);
+                idleSince = ScanTimings.Now();
             }
 
             await producer;
@@ -288,12 +304,14 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
                     work.Layer = work.Copies[copy].Layer;
                 }
 
+                long started = ScanTimings.Now();
                 try
                 {
                     await using var blob = await work.Layer.OpenCompressedAsync(ct);
-                    var sink = work.VerifyOnly ? null : new WriterSink(work, writer);
+                    var sink = work.VerifyOnly ? null : new WriterSink(work, writer, Timings);
                     bool overlap = Volatile.Read(ref _layersLeft) < Environment.ProcessorCount;
                     var result = await LayerReader.ReadAsync(blob, options.Hashing, sink, overlap, ct);
+                    Timings.AddWorker(started);
                     string? problem = last ? null : Mismatch(work.Layer, work.ExpectedDiffId, result);
                     if (problem is null)
                     {
@@ -365,6 +383,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         switch (message)
         {
             case LayerBatch batch:
+                long started = ScanTimings.Now();
                 try
                 {
                     if (!loads.TryGetValue(batch.Work, out var load))
@@ -379,6 +398,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
                 {
                     Array.Clear(batch.Rows, 0, batch.Count);
                     ArrayPool<FileEntry>.Shared.Return(batch.Rows);
+                    Timings.AddAppend(started);
                 }
 
                 break;
@@ -419,6 +439,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         state.BytesRead += result.CompressedSize;
         Progress.AddLayer(result.CompressedSize);
         loads.Remove(work, out var load);
+        long started = ScanTimings.Now();
         try
         {
             string? problem = Mismatch(work.Layer, work.ExpectedDiffId, result);
@@ -451,6 +472,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         finally
         {
             load?.Dispose();
+            Timings.AddLayerCommit(started);
         }
 
         work.Complete(result.DiffId, result.CompressedSize, result.UncompressedSize);
@@ -517,11 +539,15 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             if (!store.TouchImage(state.RunId, image.Image.Id, image.References))
             {
                 // One layer (a million tiny files, say): one streamed pass, no entry held; else all layers in memory.
+                long started = ScanTimings.Now();
                 var figures = (config.DiffIds.Count == 1 ? ImageAnalysis.TryAnalyzeSingleLayer(store.StreamAnalysisEntries(config.DiffIds[0])) : null)
                     ?? ImageAnalysis.Analyze(store.ReadAnalysisEntries(config.DiffIds));
+                Timings.AddAnalysis(started);
+                started = ScanTimings.Now();
                 long compressed = image.Layers.Sum(l => l.ActualSize);
                 long uncompressed = image.Layers.Sum(l => l.ActualUncompressedSize ?? 0);
                 store.CommitImage(state.RunId, new ImageRecord(image.Image, image.References, compressed, uncompressed, figures));
+                Timings.AddImageCommit(started);
             }
 
             image.Committed = true;
@@ -664,13 +690,22 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
     private sealed record LayerFailed(LayerWork Work, Exception Error, string? DigestProblem) : WriterMessage(Work);
 
     /// <summary>Hands a worker's entry batches to the writer: copied into pooled arrays the writer returns.</summary>
-    private sealed class WriterSink(LayerWork work, ChannelWriter<WriterMessage> writer) : IFileEntrySink
+    private sealed class WriterSink(LayerWork work, ChannelWriter<WriterMessage> writer, ScanTimings timings) : IFileEntrySink
     {
         public ValueTask WriteAsync(ReadOnlyMemory<FileEntry> batch, CancellationToken ct)
         {
             var rows = ArrayPool<FileEntry>.Shared.Rent(batch.Length);
             batch.Span.CopyTo(rows);
-            return writer.WriteAsync(new LayerBatch(work, rows, batch.Length), ct);
+            var message = new LayerBatch(work, rows, batch.Length);
+            return writer.TryWrite(message) ? default : WaitAsync(message, ct);
+        }
+
+        /// <summary>The writer's queue is full: the writer is the bottleneck for as long as this waits.</summary>
+        private async ValueTask WaitAsync(LayerBatch message, CancellationToken ct)
+        {
+            long started = ScanTimings.Now();
+            await writer.WriteAsync(message, ct);
+            timings.AddWorkerBlocked(started);
         }
     }
 }

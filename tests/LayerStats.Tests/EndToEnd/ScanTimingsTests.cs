@@ -1,0 +1,49 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using LayerStats.Fixtures;
+
+namespace LayerStats.Tests.EndToEnd;
+
+/// <summary><c>scan --timings</c>: every phase is reported, and the parts fit inside their wholes.</summary>
+public sealed class ScanTimingsTests
+{
+    [Fact]
+    public void Timings_name_every_phase_and_the_parts_fit_their_wholes()
+    {
+        using var cli = new CliHarness();
+        var baseLayer = new LayerBuilder().File("etc/os-release", "ID=test\n").File("usr/bin/tool", new string('x', 100_000));
+        var image = new ImageBuilder()
+            .Layer(baseLayer, LayerCompression.Gzip, "base")
+            .Layer(new LayerBuilder().File("app/main", "main\n").File("etc/os-release", "ID=changed\n"), LayerCompression.Zstd, "app")
+            .Build();
+        string path = Path.Combine(cli.Dir, "img.tar");
+        ArchiveWriter.OciArchive(path, OciEntry.Of(image, "img:1"));
+
+        var run = cli.Run("scan", "--db", cli.Database, "--timings", path);
+        Assert.Equal(0, run.Exit);
+        var seconds = new Dictionary<string, double>();
+        foreach (Match m in Regex.Matches(run.Stderr, @"^(?<name>\S.*?|\s{2}\S.*?)\s+(?<s>\d+\.\d{3}) s$", RegexOptions.Multiline))
+        {
+            seconds[m.Groups["name"].Value.Trim()] = double.Parse(m.Groups["s"].Value, CultureInfo.InvariantCulture);
+        }
+
+        string[] expected =
+        [
+            "open database", "list sources", "plan", "read layers (wall)", "workers: reading layers (sum)",
+            "workers: of which blocked on the writer", "writer: appending file rows", "writer: committing layers",
+            "writer: analysing images", "writer: committing images", "writer: idle", "finish run (totals, derived tables)",
+        ];
+        Assert.Equal(expected.Order(StringComparer.Ordinal), seconds.Keys.Order(StringComparer.Ordinal));
+        Assert.True(seconds["workers: of which blocked on the writer"] <= seconds["workers: reading layers (sum)"]);
+        Assert.True(seconds["workers: reading layers (sum)"] > 0, "two layers were read");
+        Assert.True(seconds["writer: analysing images"] > 0, "one image was analysed");
+        double writer = seconds["writer: appending file rows"] + seconds["writer: committing layers"] + seconds["writer: analysing images"]
+            + seconds["writer: committing images"] + seconds["writer: idle"];
+        Assert.True(writer <= seconds["read layers (wall)"] + 0.002, $"the writer's parts ({writer}) lie within the read phase");
+
+        // Without the flag, none of it is printed.
+        using var quiet = new CliHarness();
+        var plain = quiet.Run("scan", "--db", quiet.Database, path);
+        Assert.DoesNotContain("writer:", plain.Stderr, StringComparison.Ordinal);
+    }
+}

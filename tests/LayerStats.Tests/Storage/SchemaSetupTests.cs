@@ -1,0 +1,71 @@
+using LayerStats.Storage;
+
+namespace LayerStats.Tests.Storage;
+
+/// <summary>
+/// A write-open runs the schema and view DDL only when the file was not set up by this build's SQL
+/// (schema_info.ddl_fingerprint): an unchanged rescan skips it, a new tool version still replaces old views.
+/// </summary>
+public sealed class SchemaSetupTests
+{
+    [Fact]
+    public void A_database_set_up_by_other_sql_gets_this_builds_views_on_the_next_write_open()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("t.duckdb");
+        string fingerprint;
+        using (var db = LayerStatsDatabase.Open(path))
+        {
+            fingerprint = (string)Scalar(db, "SELECT value FROM schema_info WHERE key = 'ddl_fingerprint'")!;
+            Assert.Matches("^[0-9a-f]{64}$", fingerprint);
+            // As an older layerstats would have left it: a view it did not have, and another fingerprint.
+            Scalar(db, "DROP VIEW summary");
+            Scalar(db, "UPDATE schema_info SET value = 'older' WHERE key = 'ddl_fingerprint'");
+        }
+
+        using (var db = LayerStatsDatabase.Open(path))
+        {
+            Assert.Equal(fingerprint, Scalar(db, "SELECT value FROM schema_info WHERE key = 'ddl_fingerprint'"));
+            Assert.Equal(1L, Convert.ToInt64(Scalar(db, "SELECT count(*) FROM duckdb_views() WHERE view_name = 'summary'")));
+            Assert.Equal("1", Scalar(db, "SELECT value FROM schema_info WHERE key = 'schema_version'"));
+        }
+    }
+
+    [Fact]
+    public void A_database_set_up_by_this_build_is_opened_without_running_the_ddl()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("t.duckdb");
+        using (var db = LayerStatsDatabase.Open(path))
+        {
+            // Were the DDL run again, it would recreate this view; with the fingerprint current it must not.
+            Scalar(db, "DROP VIEW trend");
+        }
+
+        using (var db = LayerStatsDatabase.Open(path))
+        {
+            Assert.Equal(0L, Convert.ToInt64(Scalar(db, "SELECT count(*) FROM duckdb_views() WHERE view_name = 'trend'")));
+        }
+    }
+
+    [Fact]
+    public void A_database_of_another_schema_version_is_refused_even_with_a_current_fingerprint()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("t.duckdb");
+        using (var db = LayerStatsDatabase.Open(path))
+        {
+            Scalar(db, "UPDATE schema_info SET value = '99' WHERE key = 'schema_version'");
+        }
+
+        var ex = Assert.Throws<InvalidOperationException>(() => LayerStatsDatabase.Open(path).Dispose());
+        Assert.Contains("schema version 99", ex.Message, StringComparison.Ordinal);
+    }
+
+    private static object? Scalar(LayerStatsDatabase db, string sql)
+    {
+        using var cmd = db.Connection.CreateCommand();
+        cmd.CommandText = sql;
+        return cmd.ExecuteScalar();
+    }
+}
