@@ -91,6 +91,9 @@ public sealed class LayerStatsDatabase : IDisposable
         return connection;
     }
 
+    /// <summary>Writes the log into the file (what closing the database would do), so a scan can time it.</summary>
+    public void Checkpoint() => Execute(Connection, "CHECKPOINT");
+
     public void Dispose() => Connection.Dispose();
 
     internal static string ReadEmbeddedSql(string name)

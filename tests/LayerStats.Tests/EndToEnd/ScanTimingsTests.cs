@@ -32,6 +32,7 @@ public sealed class ScanTimingsTests
             "open database", "list sources", "plan", "read layers (wall)", "workers: reading layers (sum)",
             "workers: of which blocked on the writer", "writer: appending file rows", "writer: committing layers",
             "writer: analysing images", "writer: committing images", "writer: idle", "finish run (totals, derived tables)",
+            "checkpoint (log into the file)",
         ];
         Assert.Equal(expected.Order(StringComparer.Ordinal), seconds.Keys.Order(StringComparer.Ordinal));
         Assert.True(seconds["workers: of which blocked on the writer"] <= seconds["workers: reading layers (sum)"]);
