@@ -181,6 +181,9 @@ public sealed class LayerStatsDatabase : IDisposable
         string fingerprint = DdlFingerprint.Value;
         if (ReadSchemaVersion(connection) == SchemaVersion && ReadInfo(connection, "ddl_fingerprint") == fingerprint)
         {
+            // One small write all the same (a write that changes nothing is not logged), so that a file or directory
+            // that cannot be written fails here, at open, with a clear message, rather than at the scan's first write.
+            WriteInfo(connection, "last_write_open", DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
             return;
         }
 
