@@ -66,9 +66,11 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     private void RunSnapshot(int runId)
     {
         string limit = Convert.ToString(Scalar("SELECT current_setting('memory_limit')"), System.Globalization.CultureInfo.InvariantCulture) ?? "";
+        long threads = Convert.ToInt64(Scalar("SELECT current_setting('threads')"), System.Globalization.CultureInfo.InvariantCulture);
         try
         {
             Execute($"SET memory_limit = '{Math.Max(DatabaseOptions.Reports.MemoryLimitMegabytes, database.MemoryLimitMegabytes)}MB'");
+            Execute($"SET threads = {Math.Max(DatabaseOptions.Reports.EffectiveThreads, threads)}");
             using var tx = _connection.BeginTransaction();
             using (var snapshot = Command(ReadSnapshotSql(), runId))
             {
@@ -87,6 +89,8 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             {
                 Execute($"SET memory_limit = '{limit.Replace("'", "", StringComparison.Ordinal)}'");
             }
+
+            Execute($"SET threads = {threads}");
         }
     }
 

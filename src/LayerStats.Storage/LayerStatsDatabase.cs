@@ -275,13 +275,15 @@ public sealed class DatabaseLockedException(string message, Exception inner) : I
 /// <summary>
 /// DuckDB settings chosen deliberately (benchmarks/README.md, "Whole scan"): a 128 MB buffer-manager limit keeps a
 /// scan's peak RSS under issue 5's 256 MB with the .NET heap and the mapped libraries (reports spill to a temporary
-/// file beyond it); one thread per core by default, since report queries parallelise and a scan's own work runs on
-/// the pipeline's threads.
+/// file beyond it). Reports get one thread per core, since their queries parallelise. A scan gets one DuckDB thread:
+/// its statements are small and many, its own work runs on the pipeline's threads, and idle DuckDB workers polling
+/// for tasks cost a scan of 500 small images a third of its CPU (benchmarks/README.md); the end-of-run step, one
+/// large aggregation, runs with a thread per core.
 /// </summary>
 public sealed record DatabaseOptions(int MemoryLimitMegabytes = 128, int Threads = 0)
 {
-    /// <summary>For a scan (read-write): 128 MB, so the whole process stays within issue 5's bound.</summary>
-    public static DatabaseOptions Scan { get; } = new();
+    /// <summary>For a scan (read-write): 128 MB, so the whole process stays within issue 5's bound; one thread.</summary>
+    public static DatabaseOptions Scan { get; } = new(Threads: 1);
 
     /// <summary>For reports and queries (read-only): aggregations over tens of millions of file rows get 1 GB before they spill.</summary>
     public static DatabaseOptions Reports { get; } = new(MemoryLimitMegabytes: 1024);

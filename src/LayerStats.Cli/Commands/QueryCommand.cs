@@ -35,7 +35,8 @@ public static class QueryCommand
             throw new FileNotFoundException($"no LayerStats database at '{path}' (run 'layerstats scan --db {path} ...' first)", path);
         }
 
-        using var database = write ? LayerStatsDatabase.Open(path) : LayerStatsDatabase.OpenReadOnly(path);
+        // A query gets what a report gets (memory, a thread per core), whether it may write or not.
+        using var database = write ? LayerStatsDatabase.Open(path, DatabaseOptions.Reports) : LayerStatsDatabase.OpenReadOnly(path);
         IReadOnlyList<QueryResult> results;
         try
         {
