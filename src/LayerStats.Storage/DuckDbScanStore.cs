@@ -18,6 +18,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     private readonly DuckDBConnection _connection = database.Connection;
     private readonly Lock _configLock = new();
     private readonly List<string> _warnings = [];
+    private long _lastContentId = -1;
 
     public int BeginRun(ScanRunStart start)
     {
@@ -190,7 +191,24 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         }
     }
 
-    public ILayerLoad BeginLayerLoad(int runId, Digest expectedDiffId, FileHashing hashing) => new LayerLoad(this, database.Duplicate(), runId, expectedDiffId, hashing);
+    public ILayerLoad BeginLayerLoad(int runId, Digest expectedDiffId, FileHashing hashing) =>
+        new LayerLoad(this, database.Duplicate(), runId, expectedDiffId, hashing, NextContentId());
+
+    /// <summary>
+    /// content_id for the next load: one more than any in the file (rows of a load that never committed included), then
+    /// counted here; only the writer begins loads.
+    /// </summary>
+    private long NextContentId()
+    {
+        if (_lastContentId < 0)
+        {
+            using var cmd = Command(
+                "SELECT greatest((SELECT coalesce(max(content_id), 0) FROM layer_contents), (SELECT coalesce(max(content_id), 0) FROM files))");
+            _lastContentId = Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return ++_lastContentId;
+    }
 
     public void AddLayer(int runId, LayerRecord layer)
     {
@@ -210,7 +228,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             if (!cache.TryGetValue(diffId, out var entries))
             {
                 var list = new List<AnalysisEntry>();
-                using var cmd = Command("SELECT path, kind, size FROM files WHERE diff_id = ? ORDER BY seq", diffId.ToString());
+                using var cmd = LayerRowsCommand("path, kind, size", diffId, "ORDER BY seq");
                 using var reader = cmd.ExecuteReader();
                 while (reader.Read())
                 {
@@ -230,12 +248,29 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     public IEnumerable<AnalysisEntry> StreamAnalysisEntries(Digest diffId)
     {
         // No ORDER BY: DuckDB streams the rows in chunks instead of sorting them all first.
-        using var cmd = Command("SELECT path, kind, size FROM files WHERE diff_id = ?", diffId.ToString());
+        using var cmd = LayerRowsCommand("path, kind, size", diffId, "");
         using var reader = cmd.ExecuteReader();
         while (reader.Read())
         {
             yield return new AnalysisEntry(reader.GetString(0), EntryKinds.Parse(reader.GetString(1)), reader.GetInt64(2));
         }
+    }
+
+    /// <summary>
+    /// SELECT columns FROM files for one layer content: by its content_id (reads only the row groups that hold it), or
+    /// by diff_id for a content stored before content_id existed (reads the whole table).
+    /// </summary>
+    private DuckDBCommand LayerRowsCommand(string columns, Digest diffId, string orderBy)
+    {
+        object? contentId;
+        using (var lookup = Command("SELECT content_id FROM layer_contents WHERE diff_id = ?", diffId.ToString()))
+        {
+            contentId = lookup.ExecuteScalar();
+        }
+
+        return contentId is null or DBNull
+            ? Command($"SELECT {columns} FROM files WHERE diff_id = ? {orderBy}", diffId.ToString())
+            : Command($"SELECT {columns} FROM files WHERE content_id = ? {orderBy}", Convert.ToInt64(contentId, System.Globalization.CultureInfo.InvariantCulture));
     }
 
     public void CommitImage(int runId, ImageRecord record)
@@ -458,17 +493,19 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         private readonly DuckDBConnection _connection;
         private readonly DuckDBTransaction _transaction;
         private readonly string _diffId;
+        private readonly long _contentId;
         private readonly int _runId;
         private DuckDBAppender? _appender;
         private bool _done;
 
-        public LayerLoad(DuckDbScanStore store, DuckDBConnection connection, int runId, Digest expectedDiffId, FileHashing hashing)
+        public LayerLoad(DuckDbScanStore store, DuckDBConnection connection, int runId, Digest expectedDiffId, FileHashing hashing, long contentId)
         {
             _store = store;
             _connection = connection;
             _runId = runId;
             _diffId = expectedDiffId.ToString();
             _transaction = connection.BeginTransaction();
+            _contentId = contentId;
             using var check = Command(_connection, "SELECT file_hashing FROM layer_contents WHERE diff_id = ?", _diffId);
             if (check.ExecuteScalar() is string stored && !ParseHashing(stored).Covers(hashing))
             {
@@ -498,7 +535,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                     .AppendValue(e.LinkTarget);
                 row = e.Xxh128 is { } h ? row.AppendValue(ToBigInteger(h)) : row.AppendNullValue();
                 row = e.Sha256 is { } sha ? row.AppendValue(sha) : row.AppendNullValue();
-                row.EndRow();
+                row.AppendValue(_contentId).EndRow();
             }
         }
 
@@ -518,8 +555,8 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             }
 
             using (var insert = Command(
-                _connection, "INSERT INTO layer_contents VALUES (?, ?, ?, ?, ?)",
-                content.DiffId.ToString(), content.UncompressedSize, content.Entries, content.Hashing.ToName(), _runId))
+                _connection, "INSERT INTO layer_contents (diff_id, uncompressed_size, entries, file_hashing, run_id, content_id) VALUES (?, ?, ?, ?, ?, ?)",
+                content.DiffId.ToString(), content.UncompressedSize, content.Entries, content.Hashing.ToName(), _runId, _contentId))
             {
                 insert.ExecuteNonQuery();
             }

@@ -173,14 +173,14 @@ public static class Generator
                    mtime,
                    CASE kind WHEN 'symlink' THEN name || '.' || (g % 10) WHEN 'hardlink' THEN dir || '/' || name || '.orig' END,
                    CASE WHEN kind = 'file' THEN hash(key, 41)::UHUGEINT * 18446744073709551616::UHUGEINT + hash(key, 42)::UHUGEINT END,
-                   NULL
+                   NULL, lid
             FROM p
             ORDER BY lid, seq
             """);
 
         yield return ("layer_contents", """
             INSERT INTO layer_contents
-            SELECT f.diff_id, sum(512 + (f.size + 511) // 512 * 512) + 1024, count(*), 'xxh128', any_value(l.run_id)
+            SELECT f.diff_id, sum(512 + (f.size + 511) // 512 * 512) + 1024, count(*), 'xxh128', any_value(l.run_id), any_value(l.lid)
             FROM files f JOIN g_layers l ON l.diff_id = f.diff_id
             GROUP BY f.diff_id
             """);

@@ -62,12 +62,12 @@ public sealed class HtmlSizeTests
                    printf('sha256:%064x', n), 2 * (20000 + (n * 7919) % 900000), false, 1
             FROM range(15 + 5 * {Images}) t(n)
             """,
-            $"INSERT INTO layer_contents SELECT diff_id, uncompressed_size, {FilesPerLayer}, 'xxh128', 1 FROM layers",
+            $"INSERT INTO layer_contents SELECT diff_id, uncompressed_size, {FilesPerLayer}, 'xxh128', 1, NULL FROM layers",
             $"""
             INSERT INTO files
             SELECT printf('sha256:%064x', l), f,
                    'usr/lib/pkg' || (f % 40) || '/module' || ((l * 100 + f) % 30000) || CASE f % 3 WHEN 0 THEN '.so.1' WHEN 1 THEN '.py' ELSE '' END,
-                   'file', 1000 + ((l * 100 + f) % 30000) * 37 % 5000, 420, 0, 0, NULL, NULL, CAST((l * 100 + f) % 30000 AS UHUGEINT), NULL
+                   'file', 1000 + ((l * 100 + f) % 30000) * 37 % 5000, 420, 0, 0, NULL, NULL, CAST((l * 100 + f) % 30000 AS UHUGEINT), NULL, NULL
             FROM range(15 + 5 * {Images}) a(l), range({FilesPerLayer}) b(f)
             """,
             $"""
