@@ -797,7 +797,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                     DeleteChunks(_connection, _diffId);
                     tx.Commit();
                 }
-                catch (DuckDBException)
+                catch (Exception ex) when (ex is DuckDBException or InvalidOperationException)
                 {
                     // Left with their marker for the next scan to delete when it opens the database (disk full...).
                 }
