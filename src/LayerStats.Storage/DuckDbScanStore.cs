@@ -190,8 +190,10 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     /// <summary>
     /// Rows a layer load holds in one transaction before it commits them as a chunk (see <see cref="LayerLoad"/>):
-    /// 122,880 = one DuckDB row group, ~20 MB of DuckDB's transaction-local storage for tiny files (~160 bytes a row
-    /// measured), against ~150 MB for a layer of a million. A layer of at most this many entries stays one transaction.
+    /// 122,880 = one DuckDB row group, so a commit writes whole row groups. A layer of a million tiny files peaks at
+    /// ~235 MiB RssAnon loaded in such chunks against ~290 in one transaction; smaller chunks saved a little more memory
+    /// for more CPU (benchmarks/README.md, "A big layer's rows committed in chunks"). A layer of at most this many
+    /// entries stays one transaction.
     /// </summary>
     public const int DefaultLoadChunkRows = 122_880;
 
