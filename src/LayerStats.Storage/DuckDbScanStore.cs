@@ -210,6 +210,113 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         return ++_lastContentId;
     }
 
+    /// <summary>
+    /// Rows a layer load holds in one transaction before it commits them as a chunk (see <see cref="LayerLoad"/>):
+    /// 122,880 = one DuckDB row group, so a commit writes whole row groups. A layer of a million tiny files peaks at
+    /// ~235 MiB RssAnon loaded in such chunks against ~290 in one transaction; smaller chunks saved a little more memory
+    /// for more CPU (benchmarks/README.md, "A big layer's rows committed in chunks"). A layer of at most this many
+    /// entries stays one transaction.
+    /// </summary>
+    public const int DefaultLoadChunkRows = 122_880;
+
+    /// <summary>
+    /// The chunk size of this store's layer loads: <see cref="DefaultLoadChunkRows"/>, or, for tests only (a child
+    /// scan killed in the middle of a multi-chunk layer), the environment variable <c>LAYERSTATS_TEST_LOAD_CHUNK_ROWS</c>.
+    /// </summary>
+    internal int LoadChunkRows { get; init; } = ChunkRowsFromEnvironment();
+
+    private static int ChunkRowsFromEnvironment() =>
+        int.TryParse(Environment.GetEnvironmentVariable("LAYERSTATS_TEST_LOAD_CHUNK_ROWS"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int rows) && rows > 0
+            ? rows
+            : DefaultLoadChunkRows;
+
+    /// <summary>Chunks committed by this store's layer loads (for tests: that a layer was loaded in several).</summary>
+    internal int ChunksCommitted { get; private set; }
+
+    /// <summary>The load committing chunks of each diff_id (at most one, so that its rows are the only uncommitted-content rows of that diff_id).</summary>
+    private readonly Dictionary<string, LayerLoad> _chunking = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Lets <paramref name="load"/> commit chunks of <paramref name="diffId"/>: only while no other load does, and the
+    /// content is not stored (a load that commits it later supersedes this one first, <see cref="SupersedeChunking"/>).
+    /// </summary>
+    private bool TryClaimChunking(string diffId, LayerLoad load)
+    {
+        if (_chunking.TryGetValue(diffId, out var holder))
+        {
+            return holder == load;
+        }
+
+        using var cmd = Command("SELECT count(*) FROM layer_contents WHERE diff_id = ?", diffId);
+        if (Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0)
+        {
+            return false;
+        }
+
+        _chunking.Add(diffId, load);
+        return true;
+    }
+
+    private void ReleaseChunking(string diffId, LayerLoad load)
+    {
+        if (_chunking.TryGetValue(diffId, out var holder) && holder == load)
+        {
+            _chunking.Remove(diffId);
+        }
+    }
+
+    /// <summary>Before <paramref name="committer"/> commits <paramref name="diffId"/>: another load's committed chunks of it go.</summary>
+    private void SupersedeChunking(string diffId, LayerLoad committer)
+    {
+        if (_chunking.TryGetValue(diffId, out var holder) && holder != committer)
+        {
+            holder.Supersede();
+        }
+    }
+
+    /// <summary>Deletes the committed chunks of an incomplete load of <paramref name="diffId"/> and its marker (never the rows of a stored content).</summary>
+    private static void DeleteChunks(DuckDBConnection connection, string diffId)
+    {
+        using (var files = Command(connection, "DELETE FROM files WHERE diff_id = ? AND NOT EXISTS (SELECT 1 FROM layer_contents WHERE diff_id = ?)", diffId, diffId))
+        {
+            files.ExecuteNonQuery();
+        }
+
+        using var marker = Command(connection, "DELETE FROM layer_loads WHERE diff_id = ?", diffId);
+        marker.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// On opening a database for writing, before anything else: deletes the rows of layer loads that a killed scan left
+    /// incomplete (their <c>layer_loads</c> markers), in one transaction. Returns the number of loads cleaned up.
+    /// </summary>
+    internal static int DeleteIncompleteLoads(DuckDBConnection connection)
+    {
+        var diffIds = new List<string>();
+        using (var cmd = Command(connection, "SELECT DISTINCT diff_id FROM layer_loads"))
+        using (var reader = cmd.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                diffIds.Add(reader.GetString(0));
+            }
+        }
+
+        if (diffIds.Count == 0)
+        {
+            return 0;
+        }
+
+        using var tx = connection.BeginTransaction();
+        foreach (string diffId in diffIds)
+        {
+            DeleteChunks(connection, diffId);
+        }
+
+        tx.Commit();
+        return diffIds.Count;
+    }
+
     public void AddLayer(int runId, LayerRecord layer)
     {
         using var cmd = Command(
@@ -486,17 +593,38 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         return cmd;
     }
 
-    /// <summary>One layer's entries in a transaction on a connection of its own.</summary>
+    /// <summary>
+    /// One layer's entries on a connection of its own. A layer of at most <see cref="LoadChunkRows"/> entries is one
+    /// transaction that commits its rows with the layer's rows or not at all. A bigger one commits its rows a chunk at a
+    /// time (DuckDB holds a transaction's appended rows in memory until it commits), under a <c>layer_loads</c> row that
+    /// says they are incomplete; its <c>layer_contents</c> and <c>layers</c> rows, which make the rows part of the
+    /// figures, are committed with the last chunk in one transaction that also deletes the marker. Rows of a load that
+    /// fails are deleted at once; rows of a killed one when the next scan opens the database
+    /// (<see cref="DeleteIncompleteLoads"/>).
+    /// Chunks need rows that are this load's alone: a load chunks only when the content is not stored when it begins
+    /// (not a replacement of weaker hashing, whose old rows must stay until the new ones commit) and no other load of
+    /// the same content is chunking; such a load stays one transaction, as before.
+    /// </summary>
     private sealed class LayerLoad : ILayerLoad
     {
         private readonly DuckDbScanStore _store;
         private readonly DuckDBConnection _connection;
-        private readonly DuckDBTransaction _transaction;
         private readonly string _diffId;
         private readonly long _contentId;
         private readonly int _runId;
+        private DuckDBTransaction _transaction;
         private DuckDBAppender? _appender;
         private bool _done;
+        private bool _mayChunk;
+        private long _rowsInTransaction;
+        private long _committedRows;
+        private Exception? _chunkFailure;
+
+        /// <summary>Rows of this load are committed under a <c>layer_loads</c> marker (it holds the store's chunking claim on the content).</summary>
+        private bool _chunked;
+
+        /// <summary>Another load of the same content committed it first: this one's committed chunks are deleted, and it appends nothing more.</summary>
+        private bool _superseded;
 
         public LayerLoad(DuckDbScanStore store, DuckDBConnection connection, int runId, Digest expectedDiffId, FileHashing hashing, long contentId)
         {
@@ -507,18 +635,39 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             _transaction = connection.BeginTransaction();
             _contentId = contentId;
             using var check = Command(_connection, "SELECT file_hashing FROM layer_contents WHERE diff_id = ?", _diffId);
-            if (check.ExecuteScalar() is string stored && !ParseHashing(stored).Covers(hashing))
+            if (check.ExecuteScalar() is string stored)
             {
-                // Stored with fewer hashes than this scan asks for: this load replaces them (or, rolled back, keeps them).
-                using var deleteFiles = Command(_connection, "DELETE FROM files WHERE diff_id = ?", _diffId);
-                deleteFiles.ExecuteNonQuery();
-                using var deleteContent = Command(_connection, "DELETE FROM layer_contents WHERE diff_id = ?", _diffId);
-                deleteContent.ExecuteNonQuery();
+                if (!ParseHashing(stored).Covers(hashing))
+                {
+                    // Stored with fewer hashes than this scan asks for: this load replaces them (or, rolled back, keeps them).
+                    using var deleteFiles = Command(_connection, "DELETE FROM files WHERE diff_id = ?", _diffId);
+                    deleteFiles.ExecuteNonQuery();
+                    using var deleteContent = Command(_connection, "DELETE FROM layer_contents WHERE diff_id = ?", _diffId);
+                    deleteContent.ExecuteNonQuery();
+                }
+            }
+            else
+            {
+                _mayChunk = true;
             }
         }
 
         public void Append(ReadOnlySpan<FileEntry> entries)
         {
+            if (_superseded || _chunkFailure is not null)
+            {
+                return;
+            }
+
+            if (_mayChunk && _rowsInTransaction >= _store.LoadChunkRows)
+            {
+                CommitChunk();
+                if (_chunkFailure is not null)
+                {
+                    return;
+                }
+            }
+
             _appender ??= _connection.CreateAppender("files");
             foreach (ref readonly var e in entries)
             {
@@ -537,21 +686,88 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 row = e.Sha256 is { } sha ? row.AppendValue(sha) : row.AppendNullValue();
                 row.AppendValue(_contentId).EndRow();
             }
+
+            _rowsInTransaction += entries.Length;
+        }
+
+        /// <summary>Commits the rows appended so far under the marker and goes on in a new transaction.</summary>
+        private void CommitChunk()
+        {
+            if (!_chunked && !_store.TryClaimChunking(_diffId, this))
+            {
+                // Another load of this content is chunking, or one has committed it meanwhile: this one stays one
+                // transaction (its rows must never be committed beside rows of the same diff_id).
+                _mayChunk = false;
+                return;
+            }
+
+            _chunked = true;
+            try
+            {
+                _appender?.Close();
+                _appender = null;
+                using (var marker = _committedRows == 0
+                    ? Command(_connection, "INSERT INTO layer_loads VALUES (?, ?, ?, ?)", _diffId, _runId, DateTimeOffset.UtcNow, _rowsInTransaction)
+                    : Command(_connection, "UPDATE layer_loads SET entries_committed = ? WHERE diff_id = ?", _committedRows + _rowsInTransaction, _diffId))
+                {
+                    marker.ExecuteNonQuery();
+                }
+
+                _transaction.Commit();
+                _store.ChunksCommitted++;
+                _committedRows += _rowsInTransaction;
+                _rowsInTransaction = 0;
+                _transaction.Dispose();
+                _transaction = _connection.BeginTransaction();
+            }
+            catch (Exception ex) when (ex is DuckDBException or InvalidOperationException)
+            {
+                // Disk full, file too large...: the layer fails (Commit reports this error), as a failed final commit would.
+                _chunkFailure = ex;
+                Discard();
+            }
         }
 
         public bool Commit(LayerRecord layer, LayerContentRecord content)
         {
+            if (_chunkFailure is not null)
+            {
+                throw new IOException($"cannot store the entries: {_chunkFailure.Message}", _chunkFailure);
+            }
+
+            if (_superseded)
+            {
+                _done = true;
+                if (_store.FindContent(content.DiffId) is { } winner && winner.Covers(content.Hashing))
+                {
+                    _store.AddLayer(_runId, layer);
+                    return false;
+                }
+
+                throw new InvalidOperationException("its entries were dropped for another load of the same content, which then failed to commit");
+            }
+
             _appender?.Close();
             _appender = null;
             // Asked on the store's own connection, which sees what other loads committed after this one began.
             var storedHashing = _store.FindContent(content.DiffId);
             if (storedHashing is { } stored && stored.Covers(content.Hashing))
             {
-                // Another blob with the same content committed first: keep its entries, drop ours.
-                _transaction.Rollback();
-                _done = true;
+                // Another blob with the same content committed first: keep its entries, drop ours. (A chunking load is
+                // never here: the load that committed first superseded it, see below.)
+                Discard();
                 _store.AddLayer(_runId, layer);
                 return false;
+            }
+
+            // A load of the same content that is chunking has rows of its own under this diff_id, committed: they go
+            // (committed before ours, so that no moment holds both) and that load appends nothing more.
+            _store.SupersedeChunking(_diffId, this);
+
+            if (_chunked)
+            {
+                using var marker = Command(_connection, "DELETE FROM layer_loads WHERE diff_id = ?", _diffId);
+                marker.ExecuteNonQuery();
             }
 
             using (var insert = Command(
@@ -571,6 +787,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
             _transaction.Commit();
             _done = true;
+            _store.ReleaseChunking(_diffId, this);
             return true;
         }
 
@@ -581,6 +798,19 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 return;
             }
 
+            Discard();
+        }
+
+        /// <summary>Called by the load that commits the same content first: this load's committed chunks go now.</summary>
+        internal void Supersede()
+        {
+            Discard();
+            _superseded = true;
+        }
+
+        /// <summary>Rolls back the open transaction and deletes the chunks committed so far, with their marker.</summary>
+        private void Discard()
+        {
             _done = true;
             try
             {
@@ -600,6 +830,23 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             {
                 // A commit that failed (disk full, file too large) has already ended the transaction: nothing to
                 // roll back, and the commit's own error is the one to report.
+            }
+
+            if (_chunked)
+            {
+                try
+                {
+                    using var tx = _connection.BeginTransaction();
+                    DeleteChunks(_connection, _diffId);
+                    tx.Commit();
+                }
+                catch (Exception ex) when (ex is DuckDBException or InvalidOperationException)
+                {
+                    // Left with their marker for the next scan to delete when it opens the database (disk full...).
+                }
+
+                _chunked = false;
+                _store.ReleaseChunking(_diffId, this);
             }
         }
 

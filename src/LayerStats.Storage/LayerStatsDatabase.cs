@@ -39,6 +39,8 @@ public sealed class LayerStatsDatabase : IDisposable
         {
             Configure(connection, options);
             Migrate(connection);
+            // Before anything else: the rows of layer loads a killed scan left incomplete (schema.sql, layer_loads).
+            DuckDbScanStore.DeleteIncompleteLoads(connection);
             return new LayerStatsDatabase(connection, path, readOnly: false) { MemoryLimitMegabytes = options.MemoryLimitMegabytes };
         }
         catch (DuckDBException ex) when (IsNotWritable(ex.Message))

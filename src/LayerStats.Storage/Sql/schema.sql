@@ -139,6 +139,18 @@ CREATE TABLE IF NOT EXISTS files (
 ALTER TABLE layer_contents ADD COLUMN IF NOT EXISTS content_id BIGINT;
 ALTER TABLE files ADD COLUMN IF NOT EXISTS content_id BIGINT;
 
+-- Layer contents being loaded in chunks: a layer of more than ~120k entries commits its `files` rows a chunk at a time,
+-- before its `layer_contents` row, which is committed with the last chunk in one transaction that deletes this row.
+-- While a row is here, the `files` rows of its diff_id are incomplete and in no view (views read only stored layer
+-- contents); a load that fails deletes them at once, and a scan killed meanwhile leaves them until the next scan opens
+-- the database, which deletes them (and this row) before anything else. At most one row per diff_id.
+CREATE TABLE IF NOT EXISTS layer_loads (
+    diff_id           VARCHAR NOT NULL,
+    run_id            INTEGER NOT NULL,     -- the scan loading it
+    started_at        TIMESTAMPTZ NOT NULL, -- when the first chunk was committed
+    entries_committed BIGINT NOT NULL       -- rows of it in `files` so far
+);
+
 -- What went wrong: the input as given, and the image, layer and path where known.
 CREATE TABLE IF NOT EXISTS scan_errors (
     run_id      INTEGER NOT NULL,

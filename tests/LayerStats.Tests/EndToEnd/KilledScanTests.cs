@@ -42,10 +42,64 @@ public sealed class KilledScanTests
         Assert.Equal(reference.Scalar("SELECT count(*) FROM image_refs"), killed.Scalar("SELECT count(*) FROM image_refs"));
     }
 
-    /// <summary>A scan in a child process, SIGKILLed as soon as its write-ahead log reaches the threshold (if it does).</summary>
-    private static (int ExitCode, bool Killed) RunChild(string database, string[] inputs, long? killWhenWalExceeds)
+    /// <summary>
+    /// The same with layers loaded in chunks (a layer of more entries than a chunk commits its rows a chunk at a time
+    /// under a layer_loads marker, before its layer_contents row): a kill in the middle of such a layer leaves rows in
+    /// `files` that no report shows, and the next scan deletes them before it reads the layer again.
+    /// </summary>
+    [Fact]
+    public void Scans_killed_in_the_middle_of_layers_loaded_in_chunks_show_no_half_layer_and_rerun_equal_an_uninterrupted_scan()
     {
-        using var child = Child.Start(["scan", "--db", database, "--quiet", "--jobs", "2", .. inputs]);
+        using var dir = new TempDir();
+        // Layers of 3-4 entry batches (LayerReader.BatchSize, 4096): with chunks of 1 row every batch but a layer's first
+        // commits a chunk, so most of the time some layer is half loaded.
+        string[] inputs = SafetyImages.Write(dir.Path, count: 4, baseFiles: 16000, appFiles: 9000);
+        string[] chunked = ["env", "LAYERSTATS_TEST_LOAD_CHUNK_ROWS=1"];
+
+        using var reference = new CliHarness();
+        Assert.Equal(0, reference.Scan(inputs).Exit); // in-process: the default chunk, one transaction per layer here
+
+        using var killed = new CliHarness();
+        int kills = 0, halfLayers = 0;
+        foreach (long walBytes in new long[] { 64 << 10, 512 << 10, 1 << 20, 2 << 20, 3 << 20 })
+        {
+            var run = RunChild(killed.Database, inputs, killWhenWalExceeds: walBytes, chunked);
+            if (!run.Killed)
+            {
+                continue;
+            }
+
+            kills++;
+            // What a reader sees after the kill: any half-loaded layer's rows are in `files`, under a marker, and in no
+            // layer content or view; every layer content is whole.
+            long markers = killed.Scalar("SELECT count(*) FROM layer_loads");
+            if (markers > 0 && killed.Scalar("SELECT count(*) FROM files WHERE diff_id IN (SELECT diff_id FROM layer_loads)") > 0)
+            {
+                halfLayers++;
+            }
+
+            Assert.Equal(0L, killed.Scalar("SELECT count(*) FROM layer_loads WHERE diff_id IN (SELECT diff_id FROM layer_contents)"));
+            Assert.Equal(0L, killed.Scalar("SELECT count(*) FROM layer_contents c WHERE c.entries <> (SELECT count(*) FROM files f WHERE f.diff_id = c.diff_id)"));
+            Assert.Equal(0L, killed.Scalar("SELECT count(*) FROM content_files WHERE diff_id IN (SELECT diff_id FROM layer_loads)"));
+            Assert.Equal(
+                killed.Scalar("SELECT count(*) FROM files WHERE kind = 'file' AND diff_id IN (SELECT diff_id FROM layer_contents) AND diff_id IN (SELECT diff_id FROM image_layers)"),
+                Convert.ToInt64(killed.Summary()["file_count"], System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        Assert.True(kills >= 3, $"only {kills} of the runs were killed before they finished; the data set is too small");
+        Assert.True(halfLayers >= 1, $"none of the {kills} kills landed in the middle of a layer loaded in chunks");
+        var final = RunChild(killed.Database, inputs, killWhenWalExceeds: null, chunked);
+        Assert.Equal(0, final.ExitCode);
+
+        Storage.ChunkedLoadTests.AssertSameRows(reference.Database, killed.Database);
+        Assert.Equal(0L, killed.Scalar("SELECT count(*) FROM layer_loads"));
+        Assert.Equal(0L, killed.Scalar("SELECT count(*) FROM (SELECT diff_id, seq FROM files GROUP BY ALL HAVING count(*) > 1)"));
+    }
+
+    /// <summary>A scan in a child process, SIGKILLed as soon as its write-ahead log reaches the threshold (if it does).</summary>
+    private static (int ExitCode, bool Killed) RunChild(string database, string[] inputs, long? killWhenWalExceeds, IReadOnlyList<string>? wrapper = null)
+    {
+        using var child = Child.Start(["scan", "--db", database, "--quiet", "--jobs", "2", .. inputs], wrapper);
         bool killed = killWhenWalExceeds is { } threshold && child.WaitForFile(database + ".wal", threshold);
         if (killed)
         {
