@@ -311,7 +311,8 @@ for d in order:
         with tarfile.open(fileobj=c, mode="r|") as t:
             for m in t:
                 entries += 1
-                files += m.isreg()
+                # regular files, whiteouts (empty regular files named .wh.*) excluded, as layerstats counts them
+                files += m.isreg() and not os.path.basename(m.name.rstrip("/")).startswith(".wh.")
         while c.read(1 << 20):
             pass
     row.update(tar=c.n, entries=entries, files=files)
