@@ -94,6 +94,9 @@ cleanup() {
     if [ -n "$PROC_MOUNTED" ]; then umount "$PROC_MOUNTED" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
+# a /proc left mounted in the scratch bundles by a killed run: unmount before removing the scratch
+awk -v b="$BUILD/" 'index($2, b) == 1 { print $2 }' /proc/mounts | while read -r m; do umount "$m"; done
 rm -rf "$BUILD" "$OUT/gzip" "$OUT/zstd" "$OUT/layers.tsv" "$OUT/layers-gzip.txt" "$OUT/layers-zstd.txt" \
     "$OUT/images.txt" "$OUT/packages.txt"
 mkdir -p "$BUILD"
