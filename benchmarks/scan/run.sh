@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole-scan benchmark: builds a deterministic data set (8 images in OCI layouts, 12 distinct layers, gzip and
-# zstd variants; see tests/LayerStats.Fixtures/BenchData.cs) and times, on the same distinct layers, in one run:
+# The whole-scan benchmark: builds a data set (by default the deterministic synthetic one: 8 images in OCI layouts, 12
+# distinct layers, gzip and zstd variants, see tests/LayerStats.Fixtures/BenchData.cs; with --data-set debian a
+# family of real images built from Debian packages, see benchmarks/scan/debian-images.sh) and times, on the same distinct layers, in one run:
 # layerstats scan (fresh DB), the `gzip -dc | sha256sum` and `zstd -dc | sha256sum` baselines (sequential and 2 at
 # a time), the in-process limit (decompress + SHA-256 only, all cores), an unchanged rescan and `report summary`.
 # Prints medians, MB/s of uncompressed tar, ratios and peak RSS. See benchmarks/README.md, "Whole scan".
@@ -13,15 +14,25 @@ WORK="${TMPDIR:-/tmp}/layerstats-bench"
 DATA=""
 EXTRA=1
 BUILD=1
+DATA_SET=synthetic
+SUITE=bookworm
+MIRROR=http://deb.debian.org/debian
 
 usage() {
     cat <<EOF
-usage: benchmarks/scan/run.sh [-n RUNS] [--scale S] [--seed N] [--work DIR] [--data DIR] [--no-extra] [--no-build]
+usage: benchmarks/scan/run.sh [-n RUNS] [--data-set synthetic|debian] [--scale S] [--seed N] [--suite S] [--mirror URL]
+                              [--work DIR] [--data DIR] [--no-extra] [--no-build]
   -n RUNS      timed runs of every command; medians (and the best run) are printed (default 5)
-  --scale S    data set size factor (default 1: ~0.78 GB of distinct tar, ~0.28 GB per compressed variant)
-  --seed N     data set seed (default 42)
+  --data-set D synthetic (default: tests/LayerStats.Fixtures bench-data) or debian (real images built from Debian
+               packages by benchmarks/scan/debian-images.sh: needs root and the Debian mirror; ~0.86 GB of distinct
+               tar; the debootstrap result and .debs are cached in WORK/debian-cache)
+  --scale S    synthetic data set size factor (default 1: ~0.78 GB of distinct tar, ~0.28 GB per compressed variant)
+  --seed N     synthetic data set seed (default 42)
+  --suite S    debian data set: Debian suite (default bookworm)
+  --mirror URL debian data set: Debian mirror (default http://deb.debian.org/debian)
   --work DIR   builds, databases and results (default \$TMPDIR/layerstats-bench or /tmp/layerstats-bench)
-  --data DIR   the data set (default WORK/data-SCALE-SEED; regenerated only when missing or built with other options)
+  --data DIR   the data set (default WORK/data-SCALE-SEED or WORK/data-debian-SUITE; regenerated only when missing
+               or built with other options)
   --no-extra   skip the where-does-the-time-go runs (--jobs 1 and 4, verify-only, --file-hash sha256, no tiered
                JIT, limit --jobs 1 and in input order)
   --no-build   use the binaries of a previous run in WORK
@@ -33,6 +44,9 @@ while [ $# -gt 0 ]; do
         -n) N=$2; shift 2 ;;
         --scale) SCALE=$2; shift 2 ;;
         --seed) SEED=$2; shift 2 ;;
+        --data-set) DATA_SET=$2; shift 2 ;;
+        --suite) SUITE=$2; shift 2 ;;
+        --mirror) MIRROR=$2; shift 2 ;;
         --work) WORK=$2; shift 2 ;;
         --data) DATA=$2; shift 2 ;;
         --no-extra) EXTRA=0; shift ;;
@@ -42,10 +56,19 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+case "$DATA_SET" in
+    synthetic | debian) ;;
+    *) echo "unknown data set: $DATA_SET (synthetic or debian)" >&2; exit 2 ;;
+esac
+
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
-DATA=${DATA:-$WORK/data-$SCALE-$SEED}
+if [ "$DATA_SET" = debian ]; then
+    DATA=${DATA:-$WORK/data-debian-$SUITE}
+else
+    DATA=${DATA:-$WORK/data-$SCALE-$SEED}
+fi
 LS="$WORK/ls/layerstats"
 FIXTURES="$ROOT/tests/LayerStats.Fixtures/bin/Release/net10.0/LayerStats.Fixtures"
 BENCH="$ROOT/benchmarks/LayerStats.Benchmarks/bin/Release/net10.0/LayerStats.Benchmarks"
@@ -61,16 +84,27 @@ done
 if [ "$BUILD" = 1 ]; then
     echo "building (Release) ..." >&2
     dotnet publish "$ROOT/src/LayerStats.Cli" -c Release -o "$WORK/ls" -nologo -v q >/dev/null
-    dotnet build "$ROOT/tests/LayerStats.Fixtures" -c Release -nologo -v q >/dev/null
+    [ "$DATA_SET" = debian ] || dotnet build "$ROOT/tests/LayerStats.Fixtures" -c Release -nologo -v q >/dev/null
     dotnet build "$ROOT/benchmarks/LayerStats.Benchmarks" -c Release -nologo -v q >/dev/null
 fi
 
-PARAMS="scale=$SCALE seed=$SEED"
+if [ "$DATA_SET" = debian ]; then
+    PARAMS="debian suite=$SUITE mirror=$MIRROR"
+    DATA_OPTIONS="--data-set debian --suite $SUITE --mirror $MIRROR"
+else
+    PARAMS="scale=$SCALE seed=$SEED"
+    DATA_OPTIONS="--scale $SCALE --seed $SEED"
+fi
 GEN_SECONDS=""
 if [ "$(cat "$DATA/.params" 2>/dev/null)" != "$PARAMS" ]; then
     echo "generating the data set in $DATA ($PARAMS) ..." >&2
     t0=$EPOCHREALTIME
-    "$FIXTURES" bench-data "$DATA" --scale "$SCALE" --seed "$SEED"
+    rm -f "$DATA/.params"
+    if [ "$DATA_SET" = debian ]; then
+        "$ROOT/benchmarks/scan/debian-images.sh" "$DATA" --suite "$SUITE" --mirror "$MIRROR" --cache "$WORK/debian-cache"
+    else
+        "$FIXTURES" bench-data "$DATA" --scale "$SCALE" --seed "$SEED"
+    fi
     GEN_SECONDS=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
     echo "$PARAMS" > "$DATA/.params"
 fi
@@ -169,8 +203,9 @@ mib() { awk -v k="${RSS[$1]}" 'BEGIN { printf "%.0f", k / 1024 }'; }
     echo "# LayerStats whole-scan benchmark"
     echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/^Mem:/ { print $2 " GiB RAM" }'); $(dotnet --version 2>/dev/null | sed 's/^/.NET SDK /'); $(gzip --version | head -1); $(zstd --version | sed 's/.*\(v[0-9.]*\).*/zstd \1/'); $(sha256sum --version | head -1)"
     echo "load average before / after: $LOAD_BEFORE / $LOAD_AFTER"
-    echo "command: benchmarks/scan/run.sh -n $N --scale $SCALE --seed $SEED${GEN_SECONDS:+ (data set generated in $GEN_SECONDS s)}"
+    echo "command: benchmarks/scan/run.sh -n $N $DATA_OPTIONS${GEN_SECONDS:+ (data set generated in $GEN_SECONDS s)}"
     echo "data: $IMAGES images, $LAYERS distinct layers, $ENTRIES tar entries ($FILES regular files); tar $TAR_BYTES bytes ($(awk -v b="$TAR_BYTES" 'BEGIN { printf "%.0f", b / 1e6 }') MB), gzip $GZ_BYTES ($(awk -v a="$TAR_BYTES" -v b="$GZ_BYTES" 'BEGIN { printf "%.2fx", a / b }')), zstd $ZST_BYTES ($(awk -v a="$TAR_BYTES" -v b="$ZST_BYTES" 'BEGIN { printf "%.2fx", a / b }')); page cache warm"
+    [ -f "$DATA/source.txt" ] && echo "data source: $(cat "$DATA/source.txt"); images: $(cut -f1 "$DATA/images.txt" | tr '\n' ' ')"
     echo "scan: $SCAN_LINE"
     echo "rescan: $RESCAN_LINE"
     [ -n "${VERIFY_LINE:-}" ] && echo "verify-only scan: $VERIFY_LINE"
