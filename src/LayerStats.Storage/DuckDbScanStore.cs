@@ -197,40 +197,14 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         cmd.ExecuteNonQuery();
     }
 
-    public IReadOnlyList<IReadOnlyList<AnalysisEntry>> ReadAnalysisEntries(IReadOnlyList<Digest> diffIds)
-    {
-        var cache = new Dictionary<Digest, IReadOnlyList<AnalysisEntry>>();
-        var result = new List<IReadOnlyList<AnalysisEntry>>(diffIds.Count);
-        foreach (var diffId in diffIds)
-        {
-            if (!cache.TryGetValue(diffId, out var entries))
-            {
-                var list = new List<AnalysisEntry>();
-                using var cmd = Command("SELECT path, kind, size FROM files WHERE diff_id = ? ORDER BY seq", diffId.ToString());
-                using var reader = cmd.ExecuteReader();
-                while (reader.Read())
-                {
-                    list.Add(new AnalysisEntry(reader.GetString(0), EntryKinds.Parse(reader.GetString(1)), reader.GetInt64(2)));
-                }
-
-                entries = list;
-                cache[diffId] = entries;
-            }
-
-            result.Add(entries);
-        }
-
-        return result;
-    }
-
     public IEnumerable<AnalysisEntry> StreamAnalysisEntries(Digest diffId)
     {
-        // No ORDER BY: DuckDB streams the rows in chunks instead of sorting them all first.
-        using var cmd = Command("SELECT path, kind, size FROM files WHERE diff_id = ?", diffId.ToString());
+        // No ORDER BY: DuckDB streams the rows in chunks instead of sorting them all first; seq gives the archive order.
+        using var cmd = Command("SELECT path, kind, size, seq FROM files WHERE diff_id = ?", diffId.ToString());
         using var reader = cmd.ExecuteReader();
         while (reader.Read())
         {
-            yield return new AnalysisEntry(reader.GetString(0), EntryKinds.Parse(reader.GetString(1)), reader.GetInt64(2));
+            yield return new AnalysisEntry(reader.GetString(0), EntryKinds.Parse(reader.GetString(1)), reader.GetInt64(2), reader.GetInt32(3));
         }
     }
 

@@ -516,9 +516,8 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         {
             if (!store.TouchImage(state.RunId, image.Image.Id, image.References))
             {
-                // One layer (a million tiny files, say): one streamed pass, no entry held; else all layers in memory.
-                var figures = (config.DiffIds.Count == 1 ? ImageAnalysis.TryAnalyzeSingleLayer(store.StreamAnalysisEntries(config.DiffIds[0])) : null)
-                    ?? ImageAnalysis.Analyze(store.ReadAnalysisEntries(config.DiffIds));
+                // Each layer streamed from the store once, bottom to top; memory: one compact node per distinct path.
+                var figures = ImageAnalysis.AnalyzeStreamed(config.DiffIds.Count, k => store.StreamAnalysisEntries(config.DiffIds[k]));
                 long compressed = image.Layers.Sum(l => l.ActualSize);
                 long uncompressed = image.Layers.Sum(l => l.ActualUncompressedSize ?? 0);
                 store.CommitImage(state.RunId, new ImageRecord(image.Image, image.References, compressed, uncompressed, figures));
