@@ -7,7 +7,7 @@ namespace LayerStats.Core.Analysis;
 /// <summary>
 /// The per-image figures (hidden bytes and dive's figures, <see cref="ImageFigures"/>) from the layers fed one at a time,
 /// bottom to top, each as a stream of its entries, holding one <see cref="PathTrie"/> node per distinct path of the
-/// image (~60 bytes plus the name) and nothing per entry.
+/// image (~42 bytes plus the name and a hash-table slot) and nothing per entry.
 /// <para>
 /// <b>Hidden bytes</b> bottom-up: each path keeps the bytes and count of the regular files below the current layer
 /// that no layer has hidden yet ("pending"). An entry of the current layer hides the pending files at its path (any
@@ -46,7 +46,10 @@ internal sealed class ImageAnalyzer
     private static ReadOnlySpan<byte> DoubleWhiteoutPrefix => ".wh..wh.."u8;
     private static ReadOnlySpan<byte> DotDot => ".."u8;
 
+    private const int Wide = int.MinValue; // a size field whose value is in _wide
+
     private readonly PathTrie _trie = new();
+    private readonly Dictionary<long, long> _wide = []; // (node << 2 | slot) -> size; the sizes of 2 GiB and more
     private readonly int _layerCount;
     private readonly IntList _touched = new();
     private readonly IntList _scratch = new();
@@ -83,7 +86,7 @@ internal sealed class ImageAnalyzer
     internal int StoppedWalks { get; private set; }
 
     /// <summary>Bytes allocated for the trie (nodes, names, hash table).</summary>
-    public long AllocatedBytes => _trie.AllocatedBytes + 4L * (_touched.Capacity + _scratch.Capacity + _order.Capacity);
+    public long AllocatedBytes => _trie.AllocatedBytes + 4L * (_touched.Capacity + _scratch.Capacity + _order.Capacity) + 24L * _wide.Count;
 
     /// <summary>The figures of the layers fed through <paramref name="openLayer"/>(0 … layerCount − 1), bottom to top.</summary>
     public static ImageFigures Analyze(int layerCount, Func<int, IEnumerable<AnalysisEntry>> openLayer)
@@ -311,7 +314,7 @@ internal sealed class ImageAnalyzer
         ref var own = ref _trie[parent];
         if ((own.Flags & CurWritten) == 0 || seq >= own.CurSeq)
         {
-            own.CurSize = size;
+            own.CurSize = Store(parent, Slot.CurSize, size);
             own.CurSeq = seq;
             own.Flags = (ushort)((own.Flags & ~CurIsDir) | CurWritten | (kind == EntryKind.Dir ? CurIsDir : 0));
         }
@@ -350,7 +353,7 @@ internal sealed class ImageAnalyzer
                 {
                     Touch(node);
                     ref var n = ref _trie[node];
-                    n.PendBytes += size;
+                    n.PendBytes = Store(node, Slot.PendBytes, Load(n.PendBytes, node, Slot.PendBytes) + size);
                     n.PendCount++;
                     n.Flags |= PendCurrent;
                 }
@@ -363,7 +366,7 @@ internal sealed class ImageAnalyzer
         ref var n = ref _trie[node];
         if (n.PendCount != 0 && (n.Flags & PendCurrent) == 0)
         {
-            _hiddenBytes += n.PendBytes;
+            _hiddenBytes += Load(n.PendBytes, node, Slot.PendBytes);
             _hiddenFiles += n.PendCount;
             n.PendBytes = 0;
             n.PendCount = 0;
@@ -399,7 +402,7 @@ internal sealed class ImageAnalyzer
             ref var n = ref _trie[touched[i]];
             if ((n.Flags & CurPresent) != 0)
             {
-                n.StackSize = n.CurSize;
+                n.StackSize = Store(touched[i], Slot.StackSize, Load(n.CurSize, touched[i], Slot.CurSize));
                 n.Flags = (ushort)((n.Flags & ~StackIsDir) | StackPresent | ((n.Flags & CurIsDir) != 0 ? StackIsDir : 0));
             }
         }
@@ -413,7 +416,7 @@ internal sealed class ImageAnalyzer
             ref var n = ref _trie[touched[i]];
             if ((n.Flags & (CurPresent | CurHasChild)) == CurPresent)
             {
-                Record(touched[i], n.CurSize); // no whiteout leaf in this layer
+                Record(touched[i], Load(n.CurSize, touched[i], Slot.CurSize)); // no whiteout leaf in this layer
             }
         }
     }
@@ -474,7 +477,7 @@ internal sealed class ImageAnalyzer
             var name = _trie.Name(node);
             if (!name.StartsWith(WhiteoutPrefix))
             {
-                Record(node, _trie[node].CurSize);
+                Record(node, Load(_trie[node].CurSize, node, Slot.CurSize));
                 continue;
             }
             var parent = _trie[node].Parent;
@@ -557,10 +560,10 @@ internal sealed class ImageAnalyzer
             }
         }
         ref var source = ref _trie[node];
-        var size = source.CurSize;
+        var size = Load(source.CurSize, node, Slot.CurSize);
         var isDir = (source.Flags & CurIsDir) != 0;
         ref var target = ref _trie[chain[0]];
-        target.StackSize = size;
+        target.StackSize = Store(chain[0], Slot.StackSize, size);
         target.Flags = (ushort)((target.Flags & ~StackIsDir) | (isDir ? StackIsDir : 0));
     }
 
@@ -593,7 +596,7 @@ internal sealed class ImageAnalyzer
         while (stack.Count > 0)
         {
             var current = stack.Pop();
-            total += _trie[current].StackSize;
+            total += Load(_trie[current].StackSize, current, Slot.StackSize);
             for (var c = _trie[current].FirstChild; c >= 0; c = _trie[c].NextSibling)
             {
                 if ((_trie[c].Flags & StackPresent) != 0)
@@ -622,10 +625,10 @@ internal sealed class ImageAnalyzer
         EnsureRecord(node);
         ref var n = ref _trie[node];
         var state = n.Flags >> RecordShift & 3;
-        var old = n.RecMin;
+        var old = Load(n.RecMin, node, Slot.RecMin);
         var minimum = old < 0 || size < old ? size : old;
         _minimum += minimum - old;
-        n.RecMin = minimum;
+        n.RecMin = Store(node, Slot.RecMin, minimum);
         _cumulative += size;
         if (state == 2)
         {
@@ -639,6 +642,28 @@ internal sealed class ImageAnalyzer
         {
             n.Flags = (ushort)((n.Flags & ~(3 << RecordShift)) | ((state + 1) << RecordShift));
         }
+    }
+
+    /// <summary>A size as a node keeps it: in its int field, or, when it does not fit, in <see cref="_wide"/>.</summary>
+    private long Load(int stored, int node, Slot slot) => stored != Wide ? stored : _wide[((long)node << 2) | (long)slot];
+
+    /// <summary>The int to keep in the node's field for a size (the marker <see cref="Wide"/> when it does not fit).</summary>
+    private int Store(int node, Slot slot, long value)
+    {
+        if (value > int.MinValue && value <= int.MaxValue)
+        {
+            return (int)value;
+        }
+        _wide[((long)node << 2) | (long)slot] = value;
+        return Wide;
+    }
+
+    private enum Slot
+    {
+        CurSize,
+        StackSize,
+        RecMin,
+        PendBytes,
     }
 
     /// <summary>Byte order of the UTF-8 names (Go's string order, dive's sort.Strings).</summary>

@@ -5,7 +5,8 @@ namespace LayerStats.Core.Analysis;
 
 /// <summary>
 /// One node of <see cref="PathTrie"/>: a distinct path of an image (a path element under its parent), with the facts the
-/// per-image analysis keeps about it (see <see cref="ImageAnalyzer"/>). 58 bytes.
+/// per-image analysis keeps about it (see <see cref="ImageAnalyzer"/>). 42 bytes: sizes are ints, a size that does not
+/// fit is kept aside by the analyzer.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Pack = 2)]
 internal struct PathNode
@@ -16,10 +17,10 @@ internal struct PathNode
     public int NextSibling;
     public int CurSeq;        // the seq of the entry that set the current layer's payload
     public int PendCount;     // hidden bytes: regular files at this path not (yet) hidden by a later layer
-    public long PendBytes;
-    public long CurSize;      // dive: payload of this path in the current layer's tree
-    public long StackSize;    // dive: payload of this path in the stacked tree of the layers below
-    public long RecMin;       // dive: the path record's minimum
+    public int PendBytes;     // … and their bytes
+    public int CurSize;       // dive: payload of this path in the current layer's tree
+    public int StackSize;     // dive: payload of this path in the stacked tree of the layers below
+    public int RecMin;        // dive: the path record's minimum
     public ushort Flags;
 }
 

@@ -11,7 +11,7 @@ namespace LayerStats.Tests.Analysis;
 /// the former implementation kept as an oracle (every entry in memory, dive's per-layer trees as objects): equal
 /// figures on seeded random multi-layer images over a small, adversarial name space (whiteouts of files and
 /// directories, opaque and AUFS-meta whiteouts, ".wh." alone, "." and "..", "./" and "/" prefixes, trailing slashes,
-/// paths written twice, a directory replaced by a file and back, hardlinks, devices, deep paths, non-ASCII and
+/// paths written twice, a directory replaced by a file and back, sizes beyond 2 GiB, hardlinks, devices, deep paths, non-ASCII and
 /// supplementary-plane names, the same layer twice), each layer fed in archive order and, shuffled, with its seqs.
 /// </summary>
 public sealed class AnalyzerOracleTests
@@ -36,10 +36,13 @@ public sealed class AnalyzerOracleTests
             };
         });
 
+    // Mostly small sizes; some of 2 GiB and more (sums and minimums beyond an int).
+    private static readonly Gen<long> s_size = Gen.Frequency((8, Gen.Long[0, 2000]), (1, Gen.Long[int.MaxValue - 2000L, 1L << 40]));
+
     // Adversarial entries: every kind, whiteouts, special names. Plain entries: no whiteout, no "." or ".." names
     // (the layers that the analysis stacks without dive's ordering).
     private static Gen<AnalysisEntry> Entry(bool adversarial) =>
-        Gen.Select(Path(adversarial ? s_names : s_plainNames), Gen.Int[0, adversarial ? 13 : 9], Gen.Int[0, 2000], (path, kind, size) =>
+        Gen.Select(Path(adversarial ? s_names : s_plainNames), Gen.Int[0, adversarial ? 13 : 9], s_size, (path, kind, size) =>
         {
             var slash = path.TrimEnd('/').LastIndexOf('/');
             var dir = slash < 0 ? "" : path[..(slash + 1)];
@@ -50,7 +53,7 @@ public sealed class AnalyzerOracleTests
                 5 or 6 => new AnalysisEntry(path, EntryKind.Dir, 0),
                 7 => new AnalysisEntry(path, EntryKind.Symlink, 0),
                 8 => new AnalysisEntry(path, EntryKind.Hardlink, 0),
-                9 => new AnalysisEntry(path, (EntryKind)(4 + size % 3), 0), // char/block device, fifo
+                9 => new AnalysisEntry(path, (EntryKind)(4 + (int)(size % 3)), 0), // char/block device, fifo
                 10 or 11 => new AnalysisEntry(dir + ".wh." + name, EntryKind.Whiteout, 0),
                 12 => new AnalysisEntry(dir + ".wh..wh..opq", EntryKind.OpaqueWhiteout, 0),
                 _ => new AnalysisEntry(path, name.StartsWith(".wh.", StringComparison.Ordinal) ? EntryKind.Whiteout : EntryKind.File, size),
