@@ -326,40 +326,14 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         cmd.ExecuteNonQuery();
     }
 
-    public IReadOnlyList<IReadOnlyList<AnalysisEntry>> ReadAnalysisEntries(IReadOnlyList<Digest> diffIds)
-    {
-        var cache = new Dictionary<Digest, IReadOnlyList<AnalysisEntry>>();
-        var result = new List<IReadOnlyList<AnalysisEntry>>(diffIds.Count);
-        foreach (var diffId in diffIds)
-        {
-            if (!cache.TryGetValue(diffId, out var entries))
-            {
-                var list = new List<AnalysisEntry>();
-                using var cmd = LayerRowsCommand("path, kind, size", diffId, "ORDER BY seq");
-                using var reader = cmd.ExecuteReader();
-                while (reader.Read())
-                {
-                    list.Add(new AnalysisEntry(reader.GetString(0), EntryKinds.Parse(reader.GetString(1)), reader.GetInt64(2)));
-                }
-
-                entries = list;
-                cache[diffId] = entries;
-            }
-
-            result.Add(entries);
-        }
-
-        return result;
-    }
-
     public IEnumerable<AnalysisEntry> StreamAnalysisEntries(Digest diffId)
     {
-        // No ORDER BY: DuckDB streams the rows in chunks instead of sorting them all first.
-        using var cmd = LayerRowsCommand("path, kind, size", diffId, "");
+        // No ORDER BY: DuckDB streams the rows in chunks instead of sorting them all first; seq gives the archive order.
+        using var cmd = LayerRowsCommand("path, kind, size, seq", diffId);
         using var reader = cmd.ExecuteReader();
         while (reader.Read())
         {
-            yield return new AnalysisEntry(reader.GetString(0), EntryKinds.Parse(reader.GetString(1)), reader.GetInt64(2));
+            yield return new AnalysisEntry(reader.GetString(0), EntryKinds.Parse(reader.GetString(1)), reader.GetInt64(2), reader.GetInt32(3));
         }
     }
 
@@ -367,7 +341,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     /// SELECT columns FROM files for one layer content: by its content_id (reads only the row groups that hold it), or
     /// by diff_id for a content stored before content_id existed (reads the whole table).
     /// </summary>
-    private DuckDBCommand LayerRowsCommand(string columns, Digest diffId, string orderBy)
+    private DuckDBCommand LayerRowsCommand(string columns, Digest diffId)
     {
         object? contentId;
         using (var lookup = Command("SELECT content_id FROM layer_contents WHERE diff_id = ?", diffId.ToString()))
@@ -376,8 +350,8 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         }
 
         return contentId is null or DBNull
-            ? Command($"SELECT {columns} FROM files WHERE diff_id = ? {orderBy}", diffId.ToString())
-            : Command($"SELECT {columns} FROM files WHERE content_id = ? {orderBy}", Convert.ToInt64(contentId, System.Globalization.CultureInfo.InvariantCulture));
+            ? Command($"SELECT {columns} FROM files WHERE diff_id = ?", diffId.ToString())
+            : Command($"SELECT {columns} FROM files WHERE content_id = ?", Convert.ToInt64(contentId, System.Globalization.CultureInfo.InvariantCulture));
     }
 
     public void CommitImage(int runId, ImageRecord record)

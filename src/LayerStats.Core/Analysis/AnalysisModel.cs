@@ -6,9 +6,11 @@ namespace LayerStats.Core.Analysis;
 /// One tar entry of a layer as the per-image analysis sees it.
 /// <see cref="Path"/> is the normalised raw tar name (no leading <c>./</c> or <c>/</c>); whiteouts keep their
 /// <c>.wh.</c> name. <see cref="Size"/> is the regular file's size, 0 for every other kind (which is also what
-/// the tar header says for directories, symlinks, hardlinks, devices, fifos and whiteouts).
+/// the tar header says for directories, symlinks, hardlinks, devices, fifos and whiteouts). <see cref="Seq"/> is the
+/// entry's position in its layer (the <c>files.seq</c> column), so that a layer can be streamed in any order: where a
+/// path is written twice, the higher seq wins; entries of equal seq (0 when not given) count in the order they come.
 /// </summary>
-public readonly record struct AnalysisEntry(string Path, EntryKind Kind, long Size)
+public readonly record struct AnalysisEntry(string Path, EntryKind Kind, long Size, int Seq = 0)
 {
     /// <summary>The analysis view of a scanned <see cref="FileEntry"/>.</summary>
     public static AnalysisEntry From(in FileEntry entry) =>

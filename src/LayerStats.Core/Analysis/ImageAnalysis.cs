@@ -2,10 +2,10 @@ namespace LayerStats.Core.Analysis;
 
 /// <summary>
 /// The per-image figures as pure functions over the entries of an image's layers.
-/// <c>layers</c> runs from the bottom (first) to the top (last) layer; each layer's entries are in archive order;
-/// the same layer may appear at several positions (pass the same list twice).
-/// Memory: the hidden-bytes pass keeps a path trie of the layers above the current one; the dive pass keeps dive's
-/// per-layer trees (one node per path per layer), as dive does.
+/// <c>layers</c> runs from the bottom (first) to the top (last) layer; each layer's entries are in archive order (or
+/// carry their <see cref="AnalysisEntry.Seq"/>); the same layer may appear at several positions.
+/// Memory: one compact trie node per distinct path of the image (<see cref="ImageAnalyzer"/>), nothing per entry; the
+/// layers are read one at a time.
 /// </summary>
 public static class ImageAnalysis
 {
@@ -13,16 +13,19 @@ public static class ImageAnalysis
     public static ImageFigures Analyze(IReadOnlyList<IReadOnlyList<AnalysisEntry>> layers)
     {
         ArgumentNullException.ThrowIfNull(layers);
-        var hidden = HiddenBytesAnalysis.Compute(layers);
-        var dive = DiveAnalysis.Compute(layers);
-        return new ImageFigures(
-            hidden.HiddenBytes,
-            hidden.HiddenFiles,
-            dive.Efficiency,
-            dive.WastedBytes,
-            dive.UserWastedPercent,
-            dive.SizeBytes,
-            dive.UserSizeBytes);
+        return ImageAnalyzer.Analyze(layers.Count, k => layers[k]);
+    }
+
+    /// <summary>
+    /// The figures of an image whose layers are streamed: <paramref name="openLayer"/>(k) gives the entries of layer k
+    /// (0 = bottom) in any order, each with its seq; a layer is read once (a one-layer image whose paths contain
+    /// <c>.wh.</c> is read twice). A one-layer image holds nothing (<see cref="TryAnalyzeSingleLayer"/>), larger ones
+    /// one trie node per distinct path.
+    /// </summary>
+    public static ImageFigures AnalyzeStreamed(int layerCount, Func<int, IEnumerable<AnalysisEntry>> openLayer)
+    {
+        ArgumentNullException.ThrowIfNull(openLayer);
+        return (layerCount == 1 ? TryAnalyzeSingleLayer(openLayer(0)) : null) ?? ImageAnalyzer.Analyze(layerCount, openLayer);
     }
 
     /// <summary>
@@ -54,14 +57,14 @@ public static class ImageAnalysis
     /// <summary>Hidden bytes (DESIGN.md §3) only.</summary>
     public static HiddenFigures HiddenBytes(IReadOnlyList<IReadOnlyList<AnalysisEntry>> layers)
     {
-        ArgumentNullException.ThrowIfNull(layers);
-        return HiddenBytesAnalysis.Compute(layers);
+        var figures = Analyze(layers);
+        return new HiddenFigures(figures.HiddenBytes, figures.HiddenFiles);
     }
 
     /// <summary>The dive-compatible figures only.</summary>
     public static DiveFigures Dive(IReadOnlyList<IReadOnlyList<AnalysisEntry>> layers)
     {
-        ArgumentNullException.ThrowIfNull(layers);
-        return DiveAnalysis.Compute(layers);
+        var figures = Analyze(layers);
+        return new DiveFigures(figures.Efficiency, figures.WastedBytes, figures.UserWastedPercent, figures.DiveSizeBytes, figures.DiveUserSizeBytes);
     }
 }

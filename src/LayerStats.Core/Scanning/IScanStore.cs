@@ -76,10 +76,8 @@ public interface IScanStore : IDisposable
     /// <summary>Records a blob whose content is already stored (or that is foreign and was not read).</summary>
     void AddLayer(int runId, LayerRecord layer);
 
-    /// <summary>The entries of the given layer contents, bottom to top, for the per-image analysis.</summary>
-    IReadOnlyList<IReadOnlyList<Analysis.AnalysisEntry>> ReadAnalysisEntries(IReadOnlyList<Digest> diffIds);
-
-    /// <summary>The entries of one layer content, streamed in no particular order (nothing held), for a one-layer image.</summary>
+    /// <summary>The entries of one layer content for the per-image analysis, streamed in no particular order (nothing
+    /// held), each with its seq (its position in the layer).</summary>
     IEnumerable<Analysis.AnalysisEntry> StreamAnalysisEntries(Digest diffId);
 
     /// <summary>Commits an image with its layers and references in one transaction; an image already stored gains the references.</summary>

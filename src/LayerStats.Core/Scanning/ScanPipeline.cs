@@ -538,10 +538,9 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         {
             if (!store.TouchImage(state.RunId, image.Image.Id, image.References))
             {
-                // One layer (a million tiny files, say): one streamed pass, no entry held; else all layers in memory.
+                // Each layer streamed from the store once, bottom to top; memory: one compact node per distinct path.
                 long started = ScanTimings.Now();
-                var figures = (config.DiffIds.Count == 1 ? ImageAnalysis.TryAnalyzeSingleLayer(store.StreamAnalysisEntries(config.DiffIds[0])) : null)
-                    ?? ImageAnalysis.Analyze(store.ReadAnalysisEntries(config.DiffIds));
+                var figures = ImageAnalysis.AnalyzeStreamed(config.DiffIds.Count, k => store.StreamAnalysisEntries(config.DiffIds[k]));
                 Timings.AddAnalysis(started);
                 started = ScanTimings.Now();
                 long compressed = image.Layers.Sum(l => l.ActualSize);

@@ -1,6 +1,10 @@
+using LayerStats.Core.Analysis;
 using LayerStats.Core.Layers;
 
-namespace LayerStats.Core.Analysis;
+namespace LayerStats.Tests.Analysis.Oracle;
+
+// Test-only oracle: the former per-image implementation (every entry of every layer in memory), kept unchanged to
+// cross-check the bounded-memory ImageAnalyzer (AnalyzerOracleTests).
 
 /// <summary>
 /// dive's per-image figures, reproduced step by step from dive's source (dive/filetree/efficiency.go, file_tree.go,
@@ -19,7 +23,7 @@ namespace LayerStats.Core.Analysis;
 /// Σ cumulative over the records with ≥ 2 nodes; size = Σ layer sizes; user size = Σ layer sizes but the first.</item>
 /// </list>
 /// </summary>
-internal static class DiveAnalysis
+internal static class OracleDive
 {
     private const string WhiteoutPrefix = ".wh.";
     private const string DoubleWhiteoutPrefix = ".wh..wh..";

@@ -1,6 +1,10 @@
+using LayerStats.Core.Analysis;
 using LayerStats.Core.Layers;
 
-namespace LayerStats.Core.Analysis;
+namespace LayerStats.Tests.Analysis.Oracle;
+
+// Test-only oracle: the former per-image implementation (every entry of every layer in memory), kept unchanged to
+// cross-check the bounded-memory ImageAnalyzer (AnalyzerOracleTests).
 
 /// <summary>
 /// Hidden bytes (DESIGN.md §3), computed top-down: the layers are walked from the top, keeping a path trie of what the
@@ -11,7 +15,7 @@ namespace LayerStats.Core.Analysis;
 /// added to the trie only after its files were checked, so a layer never hides its own files.
 /// Every regular-file entry is judged on its own: a path written twice in one layer and hidden from above counts twice.
 /// </summary>
-internal static class HiddenBytesAnalysis
+internal static class OracleHiddenBytes
 {
     private const string WhiteoutPrefix = ".wh.";
     private const string MetaPrefix = ".wh..wh.";
