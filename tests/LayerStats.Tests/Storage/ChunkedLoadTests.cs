@@ -34,7 +34,10 @@ public sealed class ChunkedLoadTests
         var (oneTransaction, _) = Scan(dir.File("one.duckdb"), inputs, chunkRows: DuckDbScanStore.DefaultLoadChunkRows);
         var (chunked, chunks) = Scan(dir.File("chunked.duckdb"), inputs, chunkRows: 1);
 
-        Assert.True(chunks >= 5, $"only {chunks} chunks committed");
+        // At least one chunk per app layer (2 batches each) and one of the base (3 batches): whichever of its two loads
+        // reaches a second batch first claims the chunking; how many more it commits before the other load supersedes it
+        // depends on timing (the two base blobs are read at once, largest first).
+        Assert.True(chunks >= 4, $"only {chunks} chunks committed");
         Assert.Empty(oneTransaction.Errors);
         Assert.Empty(chunked.Errors);
         AssertSameRows(dir.File("one.duckdb"), dir.File("chunked.duckdb"));
