@@ -343,16 +343,21 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     /// </summary>
     private DuckDBCommand LayerRowsCommand(string columns, Digest diffId)
     {
-        object? contentId;
-        using (var lookup = Command("SELECT content_id FROM layer_contents WHERE diff_id = ?", diffId.ToString()))
+        string key = diffId.ToString();
+        if (!_contentIds.TryGetValue(key, out long? contentId))
         {
-            contentId = lookup.ExecuteScalar();
+            using var lookup = Command("SELECT content_id FROM layer_contents WHERE diff_id = ?", key);
+            contentId = lookup.ExecuteScalar() is { } value and not DBNull ? Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture) : null;
+            _contentIds[key] = contentId;
         }
 
-        return contentId is null or DBNull
-            ? Command($"SELECT {columns} FROM files WHERE diff_id = ?", diffId.ToString())
-            : Command($"SELECT {columns} FROM files WHERE content_id = ?", Convert.ToInt64(contentId, System.Globalization.CultureInfo.InvariantCulture));
+        return contentId is { } id
+            ? Command($"SELECT {columns} FROM files WHERE content_id = ?", id)
+            : Command($"SELECT {columns} FROM files WHERE diff_id = ?", key);
     }
+
+    /// <summary>The content_id of each stored content this store has committed or looked up (images share base layers).</summary>
+    private readonly Dictionary<string, long?> _contentIds = new(StringComparer.Ordinal);
 
     public void CommitImage(int runId, ImageRecord record)
     {
@@ -762,6 +767,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             _transaction.Commit();
             _done = true;
             _store.ReleaseChunking(_diffId, this);
+            _store._contentIds[_diffId] = _contentId;
             return true;
         }
 
