@@ -58,36 +58,58 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     public IReadOnlyList<string> Warnings => _warnings;
 
     /// <summary>
-    /// The end-of-run step (run_snapshot.sql): the derived tables and the run's totals, in one transaction, with the
-    /// memory a report gets (it aggregates over the files table). If it fails (e.g. out of memory on a huge store),
-    /// nothing of it is kept: the views then compute the same figures from the files table, and the run's totals stay
-    /// empty; the scan itself has already committed every image.
+    /// The end-of-run step (run_snapshot.sql): brings the derived tables up to date in batches of layer contents, each
+    /// batch in a transaction of its own, then writes the run's totals; within the scan's own memory limit (no statement
+    /// holds more than a batch's worth in memory; sorts and joins spill to DuckDB's temporary directory). If a step
+    /// fails, what it did is rolled back and the batches before it stay (the derived tables then cover fewer layer
+    /// contents than images reference, so the views compute the same figures from the files table until the next scan
+    /// finishes the work), and the run's totals stay empty; the scan itself has already committed every image.
     /// </summary>
-    private void RunSnapshot(int runId)
+    internal void RunSnapshot(int runId)
     {
-        string limit = Convert.ToString(Scalar("SELECT current_setting('memory_limit')"), System.Globalization.CultureInfo.InvariantCulture) ?? "";
+        var sections = SnapshotSections();
         try
         {
-            Execute($"SET memory_limit = '{Math.Max(DatabaseOptions.Reports.MemoryLimitMegabytes, database.MemoryLimitMegabytes)}MB'");
-            using var tx = _connection.BeginTransaction();
-            using (var snapshot = Command(ReadSnapshotSql(), runId))
+            RunSnapshotSection(sections, "reset", runId);
+            RunSnapshotSection(sections, "plan", runId);
+            Execute(FormattableString.Invariant($"SET VARIABLE derived_batch_rows = {Math.Max(1, DerivedBatchRows)}"));
+            while (Convert.ToInt64(Scalar("SELECT count(*) FROM derived_todo"), System.Globalization.CultureInfo.InvariantCulture) > 0)
             {
-                snapshot.ExecuteNonQuery();
+                RunSnapshotSection(sections, "batch", null);
             }
 
-            tx.Commit();
+            RunSnapshotSection(sections, "images", runId);
+            RunSnapshotSection(sections, "totals", runId);
         }
         catch (DuckDBException ex)
         {
-            _warnings.Add($"the end-of-run totals and derived tables were not updated ({ex.Message}); reports compute the figures from the files table instead");
+            _warnings.Add($"the end-of-run totals and derived tables were not brought up to date ({ex.Message}); reports compute the figures from the files table instead");
         }
         finally
         {
-            if (limit.Length > 0)
-            {
-                Execute($"SET memory_limit = '{limit.Replace("'", "", StringComparison.Ordinal)}'");
-            }
+            Execute("DROP TABLE IF EXISTS derived_todo");
         }
+    }
+
+    /// <summary>Rows of <c>files</c> per batch of the derived tables' maintenance (at least one layer content per batch).</summary>
+    internal long DerivedBatchRows { get; init; } = DefaultDerivedBatchRows;
+
+    internal const long DefaultDerivedBatchRows = 1_000_000;
+
+    /// <summary>Called after every section of run_snapshot.sql with its name and duration (the store benchmark).</summary>
+    internal Action<string, TimeSpan>? SnapshotTrace { get; init; }
+
+    private void RunSnapshotSection(IReadOnlyDictionary<string, string> sections, string name, int? runId)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        using (var tx = _connection.BeginTransaction())
+        {
+            using var cmd = runId is { } id ? Command(sections[name], id) : Command(sections[name]);
+            cmd.ExecuteNonQuery();
+            tx.Commit();
+        }
+
+        SnapshotTrace?.Invoke(name, watch.Elapsed);
     }
 
     private object? Scalar(string sql)
@@ -398,9 +420,44 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                           EXCEPT SELECT image_id FROM run_images WHERE run_id = p.run_id)
         """;
 
-    private static string? s_snapshotSql;
+    private static IReadOnlyDictionary<string, string>? s_snapshotSections;
 
-    private static string ReadSnapshotSql() => s_snapshotSql ??= LayerStatsDatabase.ReadEmbeddedSql("run_snapshot.sql");
+    /// <summary>run_snapshot.sql split at its "-- @section NAME" lines.</summary>
+    internal static IReadOnlyDictionary<string, string> SnapshotSections()
+    {
+        if (s_snapshotSections is { } cached)
+        {
+            return cached;
+        }
+
+        var sections = new Dictionary<string, string>(StringComparer.Ordinal);
+        string? name = null;
+        var text = new System.Text.StringBuilder();
+        foreach (string line in LayerStatsDatabase.ReadEmbeddedSql("run_snapshot.sql").Split('\n'))
+        {
+            if (line.StartsWith("-- @section ", StringComparison.Ordinal))
+            {
+                if (name is not null)
+                {
+                    sections[name] = text.ToString();
+                }
+
+                name = line["-- @section ".Length..].Trim();
+                text.Clear();
+            }
+            else if (name is not null)
+            {
+                text.Append(line).Append('\n');
+            }
+        }
+
+        if (name is not null)
+        {
+            sections[name] = text.ToString();
+        }
+
+        return s_snapshotSections = sections;
+    }
 
     private void UpsertReferences(int runId, string id, IReadOnlyList<ImageReference> references)
     {

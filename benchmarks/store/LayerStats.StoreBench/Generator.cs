@@ -42,13 +42,7 @@ public static class Generator
 
             // The per-run totals of the last run, as a scan writes them when it finishes (timed: part of a scan).
             var snapshot = Stopwatch.StartNew();
-            using (var cmd = c.CreateCommand())
-            {
-                cmd.CommandText = RunSnapshotSql();
-                cmd.Parameters.Add(new DuckDB.NET.Data.DuckDBParameter(shape.Runs));
-                cmd.ExecuteNonQuery();
-            }
-
+            RunSnapshot(db, shape.Runs, DuckDbScanStore.DefaultDerivedBatchRows, null);
             log.WriteLine($"  {"run_snapshot.sql (last run)",-34} {snapshot.Elapsed.TotalSeconds,8:F1} s");
             // Earlier runs: the last run's totals scaled by the images they saw (the trend's shape, not computed figures).
             Exec(c, log, "earlier runs' totals", $"""
@@ -68,13 +62,15 @@ public static class Generator
         log.WriteLine($"generated in {total.Elapsed.TotalSeconds:F0} s");
     }
 
-    internal static string RunSnapshotSql()
+    /// <summary>What a scan runs when it finishes (DuckDbScanStore.RunSnapshot: run_snapshot.sql), for run <paramref name="run"/>.</summary>
+    internal static void RunSnapshot(LayerStatsDatabase db, int run, long batchRows, Action<string, TimeSpan>? trace)
     {
-        var asm = typeof(LayerStatsDatabase).Assembly;
-        using var stream = asm.GetManifestResourceStream("LayerStats.Storage.Sql.run_snapshot.sql")
-            ?? throw new InvalidOperationException("run_snapshot.sql is not embedded");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
+        var store = new DuckDbScanStore(db) { DerivedBatchRows = batchRows, SnapshotTrace = trace };
+        store.RunSnapshot(run);
+        if (store.Warnings.Count > 0)
+        {
+            throw new InvalidOperationException(string.Join("; ", store.Warnings));
+        }
     }
 
     private static void Exec(DuckDB.NET.Data.DuckDBConnection c, TextWriter log, string name, string sql)

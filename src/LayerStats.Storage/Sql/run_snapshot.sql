@@ -1,9 +1,19 @@
--- At the end of every run (parameter $1: the run id), by the one writer:
--- 1. bring the derived tables (schema.sql) up to date with the stored layer contents images reference: add the
---    contents not covered yet; start over when a covered one is gone or was replaced;
--- 2. write the totals of the run over the images it saw into its scan_runs row.
--- Every statement names $1 (the statements of a command share its parameters).
+-- At the end of every run (parameter $1: the run id), by the one writer (DuckDbScanStore.RunSnapshot), in sections that
+-- it runs in this order, each section in a transaction of its own:
+--   reset    start over when a covered layer content is gone or was replaced;
+--   plan     list the stored layer contents images reference that the derived tables (schema.sql) do not cover yet,
+--            with where their rows are in `files` (row ids);
+--   batch    run again and again, each time on the next contents of that list up to getvariable('derived_batch_rows')
+--            rows of `files` in all (at least one content): adds them to every derived table and to derived_contents,
+--            so that after every batch the tables hold exactly the figures of the contents they list;
+--   images   image_file_stats for the images not covered yet;
+--   totals   the totals of the run over the images it saw, into its scan_runs row.
+-- Memory: no statement keeps a state per content that holds strings (DuckDB cannot spill those): the first path and the
+-- example paths of each content come from a sort (which spills), and what a batch keeps in memory is bounded by its
+-- size, so the whole step runs within the scan's own memory limit whatever the number of rows.
+-- Every statement of a section that takes $1 names it (the statements of a command share its parameters).
 
+-- @section reset
 DELETE FROM content_stats WHERE $1 IS NOT NULL AND EXISTS (
     SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
 DELETE FROM layer_file_stats WHERE $1 IS NOT NULL AND EXISTS (
@@ -15,33 +25,70 @@ DELETE FROM image_file_stats WHERE $1 IS NOT NULL AND EXISTS (
 DELETE FROM derived_contents WHERE $1 IS NOT NULL AND EXISTS (
     SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
 
-CREATE OR REPLACE TEMP TABLE derived_new AS
-SELECT r.diff_id, r.run_id FROM referenced_contents r
+-- @section plan
+-- lid: a small key per content for the batch's intermediate rows; lo..hi: the row ids of its rows in `files` (a layer
+-- content's rows are appended together, so each batch reads a narrow range of row ids; the range is checked below).
+CREATE OR REPLACE TEMP TABLE derived_todo AS
+SELECT r.diff_id, r.run_id, CAST(row_number() OVER (ORDER BY r.diff_id) AS INTEGER) AS lid,
+       s.lo, s.hi, coalesce(s.n, 0) AS entries
+FROM referenced_contents r
+LEFT JOIN (SELECT f.diff_id, min(f.rowid) AS lo, max(f.rowid) AS hi, count(*) AS n
+           FROM files f
+           WHERE f.diff_id IN (SELECT diff_id FROM referenced_contents EXCEPT SELECT diff_id FROM derived_contents)
+           GROUP BY f.diff_id) s ON s.diff_id = r.diff_id
 WHERE $1 IS NOT NULL AND r.diff_id NOT IN (SELECT diff_id FROM derived_contents);
 
-CREATE OR REPLACE TEMP TABLE derived_new_contents AS
-SELECT f.xxh128, f.size, count(*) AS occurrences, count(DISTINCT f.diff_id) AS layers, min(f.path) AS first_path
-FROM files f
-WHERE f.kind = 'file' AND f.diff_id IN (SELECT diff_id FROM derived_new) AND $1 IS NOT NULL
-GROUP BY f.xxh128, f.size;
+-- @section batch
+CREATE OR REPLACE TEMP TABLE derived_batch AS
+SELECT diff_id, run_id, lid, lo, hi, entries
+FROM (SELECT *, sum(entries) OVER (ORDER BY lo NULLS FIRST, lid ROWS UNBOUNDED PRECEDING) AS upto FROM derived_todo)
+WHERE upto - entries < getvariable('derived_batch_rows');
 
--- The first 5 distinct paths (in the new layer contents) of each content that occurs twice or more: as five
--- fixed-size aggregates over a sort, not a list aggregate (whose states DuckDB cannot spill under its memory limit).
-CREATE OR REPLACE TEMP TABLE derived_new_paths AS
-WITH keys AS (SELECT n.xxh128, n.size FROM derived_new_contents n
-              WHERE n.occurrences >= 2
-                 OR EXISTS (SELECT 1 FROM content_stats t WHERE t.xxh128 IS NOT DISTINCT FROM n.xxh128 AND t.size = n.size)),
-     d AS (SELECT DISTINCT f.xxh128, f.size, f.path
-           FROM files f SEMI JOIN keys k ON k.xxh128 IS NOT DISTINCT FROM f.xxh128 AND k.size = f.size
-           WHERE f.kind = 'file' AND f.diff_id IN (SELECT diff_id FROM derived_new)),
-     r AS (SELECT xxh128, size, path, row_number() OVER (PARTITION BY xxh128, size ORDER BY path) AS rn FROM d)
-SELECT xxh128, size,
-       list_filter([max(path) FILTER (WHERE rn = 1), max(path) FILTER (WHERE rn = 2), max(path) FILTER (WHERE rn = 3),
-                    max(path) FILTER (WHERE rn = 4), max(path) FILTER (WHERE rn = 5)], p -> p IS NOT NULL) AS paths
-FROM r
-WHERE rn <= 5 AND $1 IS NOT NULL
-GROUP BY xxh128, size;
+-- The row ids the batch's rows are in (constants, so that the scans of `files` below skip the rest of the table); if
+-- they are not all there (row ids changed since the plan), the whole table.
+SET VARIABLE derived_lo = (SELECT coalesce(min(lo), 0) FROM derived_batch);
+SET VARIABLE derived_hi = (SELECT coalesce(max(hi), -1) FROM derived_batch);
+SET VARIABLE derived_hi = CASE
+    WHEN (SELECT count(*) FROM files f
+          WHERE f.rowid BETWEEN getvariable('derived_lo') AND getvariable('derived_hi')
+            AND f.diff_id IN (SELECT diff_id FROM derived_batch)) = (SELECT sum(entries) FROM derived_batch)
+    THEN getvariable('derived_hi') ELSE 9223372036854775807 END;
+SET VARIABLE derived_lo = CASE WHEN getvariable('derived_hi') = 9223372036854775807 THEN 0 ELSE getvariable('derived_lo') END;
 
+-- Per content of the batch: occurrences, layers, its first path and its first 5 distinct paths (path order). From one
+-- sort of the distinct (content, path) pairs, not a partition per content (which DuckDB keeps in memory): each pair sees
+-- the 5 before it; the row that ends a content's first 5 (its 5th path, or its last if it has fewer) holds them all.
+-- A table of the database (not TEMP), dropped in this transaction: its rows go to disk when they do not fit in memory.
+CREATE TABLE derived_batch_contents AS
+WITH bf AS NOT MATERIALIZED (
+         SELECT b.lid, f.xxh128, f.size, f.path
+         FROM files f JOIN derived_batch b ON b.diff_id = f.diff_id
+         WHERE f.rowid BETWEEN getvariable('derived_lo') AND getvariable('derived_hi') AND f.kind = 'file'),
+     counts AS (SELECT xxh128, size, sum(n) AS occurrences, count(*) AS layers
+                FROM (SELECT lid, xxh128, size, count(*) AS n FROM bf GROUP BY ALL)
+                GROUP BY ALL),
+     pairs AS (SELECT xxh128, size, path, {'h': xxh128, 's': size} AS content FROM (SELECT DISTINCT xxh128, size, path FROM bf)),
+     w AS (SELECT xxh128, size, path,
+                  lag(path, 1) OVER o AS q1, lag(path, 2) OVER o AS q2, lag(path, 3) OVER o AS q3, lag(path, 4) OVER o AS q4,
+                  1 + CAST(lag(content, 1) OVER o IS NOT DISTINCT FROM content AS INTEGER)
+                    + CAST(lag(content, 2) OVER o IS NOT DISTINCT FROM content AS INTEGER)
+                    + CAST(lag(content, 3) OVER o IS NOT DISTINCT FROM content AS INTEGER)
+                    + CAST(lag(content, 4) OVER o IS NOT DISTINCT FROM content AS INTEGER) AS k,
+                  lag(content, 5) OVER o IS NOT DISTINCT FROM content AS after_5th,
+                  lead(content, 1) OVER o IS DISTINCT FROM content AS last
+           FROM pairs
+           WINDOW o AS (ORDER BY xxh128, size, path)),
+     firsts AS (SELECT xxh128, size,
+                       CASE k WHEN 1 THEN path WHEN 2 THEN q1 WHEN 3 THEN q2 WHEN 4 THEN q3 ELSE q4 END AS first_path,
+                       CASE k WHEN 1 THEN [path] WHEN 2 THEN [q1, path] WHEN 3 THEN [q2, q1, path]
+                              WHEN 4 THEN [q3, q2, q1, path] ELSE [q4, q3, q2, q1, path] END AS paths
+                FROM w
+                WHERE (k = 5 AND NOT after_5th) OR (k < 5 AND last))
+SELECT c.xxh128, c.size, c.occurrences, c.layers, p.first_path, p.paths
+FROM counts c JOIN firsts p ON p.xxh128 IS NOT DISTINCT FROM c.xxh128 AND p.size = c.size;
+
+-- Contents already covered: the counts add (the batch's layer contents are not covered yet); the first path is the
+-- lesser, the example paths the first 5 distinct of both lists (a NULL list means one occurrence: its path).
 UPDATE content_stats t SET
     occurrences = t.occurrences + s.occurrences,
     layers = t.layers + s.layers,
@@ -49,38 +96,41 @@ UPDATE content_stats t SET
     example_paths = list_sort(list_distinct(list_concat(coalesce(t.example_paths, [t.first_path]), s.paths)))[1:5],
     first_directory = ls_directory(least(t.first_path, s.first_path)),
     first_extension = ls_extension(least(t.first_path, s.first_path))
-FROM (SELECT n.*, p.paths FROM derived_new_contents n
-      JOIN derived_new_paths p ON p.xxh128 IS NOT DISTINCT FROM n.xxh128 AND p.size = n.size) s
-WHERE t.xxh128 IS NOT DISTINCT FROM s.xxh128 AND t.size = s.size AND $1 IS NOT NULL;
+FROM derived_batch_contents s
+WHERE t.xxh128 IS NOT DISTINCT FROM s.xxh128 AND t.size = s.size;
 
 INSERT INTO content_stats
-SELECT n.xxh128, n.size, n.occurrences, n.layers, n.first_path, CASE WHEN n.occurrences >= 2 THEN p.paths END,
-       ls_directory(n.first_path), ls_extension(n.first_path)
-FROM derived_new_contents n
-LEFT JOIN derived_new_paths p ON p.xxh128 IS NOT DISTINCT FROM n.xxh128 AND p.size = n.size
-WHERE $1 IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM content_stats t WHERE t.xxh128 IS NOT DISTINCT FROM n.xxh128 AND t.size = n.size);
+SELECT s.xxh128, s.size, s.occurrences, s.layers, s.first_path, CASE WHEN s.occurrences >= 2 THEN s.paths END,
+       ls_directory(s.first_path), ls_extension(s.first_path)
+FROM derived_batch_contents s
+WHERE NOT EXISTS (SELECT 1 FROM content_stats t WHERE t.xxh128 IS NOT DISTINCT FROM s.xxh128 AND t.size = s.size);
 
-DROP TABLE derived_new_paths;
-DROP TABLE derived_new_contents;
+DROP TABLE derived_batch_contents;
+
+INSERT INTO layer_file_stats
+SELECT b.diff_id, sum(n), sum(size * n), sum(size * (n - 1))
+FROM (SELECT f.diff_id, f.xxh128, f.size, count(*) AS n
+      FROM files f
+      WHERE f.rowid BETWEEN getvariable('derived_lo') AND getvariable('derived_hi') AND f.kind = 'file'
+        AND f.diff_id IN (SELECT diff_id FROM derived_batch)
+      GROUP BY ALL) c
+JOIN derived_batch b ON b.diff_id = c.diff_id
+GROUP BY b.diff_id;
 
 INSERT INTO layer_path_stats
 SELECT f.diff_id, ls_directory(f.path), ls_extension(f.path), count(*), sum(f.size)
 FROM files f
-WHERE f.kind = 'file' AND f.diff_id IN (SELECT diff_id FROM derived_new) AND $1 IS NOT NULL
+WHERE f.rowid BETWEEN getvariable('derived_lo') AND getvariable('derived_hi') AND f.kind = 'file'
+  AND f.diff_id IN (SELECT diff_id FROM derived_batch)
 GROUP BY ALL;
 
-INSERT INTO layer_file_stats
-SELECT diff_id, sum(n), sum(size * n), sum(size * (n - 1))
-FROM (SELECT f.diff_id, f.xxh128, f.size, count(*) AS n FROM files f
-      WHERE f.kind = 'file' AND f.diff_id IN (SELECT diff_id FROM derived_new) AND $1 IS NOT NULL
-      GROUP BY ALL)
-GROUP BY diff_id;
+INSERT INTO derived_contents SELECT diff_id, run_id FROM derived_batch;
 
-INSERT INTO derived_contents SELECT diff_id, run_id FROM derived_new WHERE $1 IS NOT NULL;
+DELETE FROM derived_todo WHERE lid IN (SELECT lid FROM derived_batch);
 
-DROP TABLE derived_new;
+DROP TABLE derived_batch;
 
+-- @section images
 -- file_duplicate_bytes of the images not covered yet: Σ over its distinct layer contents of their within-layer
 -- duplicate bytes, plus for each content found in k >= 2 of them, size × (k − 1). The latter is summed along the
 -- image's layer sequence (each layer content counted at its first position): a layer adds the bytes of its contents
@@ -104,7 +154,9 @@ WITH first_pos AS (SELECT il.image_id, ids.lid, min(il.position) AS position
 SELECT image_id, lid, below, md5(array_to_string(list_append(below, lid), ',')) AS node
 FROM chain WHERE $1 IS NOT NULL;
 
-CREATE OR REPLACE TEMP TABLE derived_x AS
+-- (A table of the database, not TEMP, dropped in this transaction: it has a row per layer and content stored in two
+-- or more layers, tens of millions on a fleet; TEMP tables stay in memory.)
+CREATE TABLE derived_x AS
 SELECT DISTINCT ids.lid, f.xxh128, f.size
 FROM files f JOIN derived_ids ids ON ids.diff_id = f.diff_id
 WHERE f.kind = 'file' AND $1 IS NOT NULL
@@ -134,6 +186,7 @@ DROP TABLE derived_chain;
 DROP TABLE derived_ids;
 DROP TABLE derived_images;
 
+-- @section totals
 -- The totals of the run over the images it saw. When it saw every referenced layer content (a fleet rescanned whole),
 -- the file figures are the derived table's; otherwise they are computed over its layer contents.
 UPDATE scan_runs SET
