@@ -58,32 +58,51 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     public IReadOnlyList<string> Warnings => _warnings;
 
     /// <summary>
-    /// The end-of-run step (run_snapshot.sql): brings the derived tables up to date in batches of layer contents, each
-    /// batch in a transaction of its own, then writes the run's totals; within the scan's own memory limit (no statement
-    /// holds more than a batch's worth in memory; sorts and joins spill to DuckDB's temporary directory). If a step
-    /// fails, what it did is rolled back and the batches before it stay (the derived tables then cover fewer layer
-    /// contents than images reference, so the views compute the same figures from the files table until the next scan
-    /// finishes the work), and the run's totals stay empty; the scan itself has already committed every image.
+    /// The end-of-run step (run_snapshot.sql): brings the derived tables up to date in batches of layer contents and
+    /// writes the run's totals, in one transaction, within the scan's own memory limit (no statement holds more than a
+    /// batch's worth in memory; sorts and joins spill to DuckDB's temporary directory). If it fails, nothing of it is
+    /// kept: the views then compute the same figures from the files table, and the run's totals stay empty; the scan
+    /// itself has already committed every image.
     /// </summary>
     internal void RunSnapshot(int runId)
     {
         var sections = SnapshotSections();
         try
         {
-            RunSnapshotSection(sections, "reset", runId);
-            RunSnapshotSection(sections, "plan", runId);
+            using var tx = _connection.BeginTransaction();
+            if (Scalar(sections["stale"]) is true)
+            {
+                foreach (string table in (string[])["content_stats", "layer_file_stats", "layer_path_stats", "image_file_stats", "derived_contents"])
+                {
+                    Execute($"DROP TABLE {table}");
+                }
+
+                Execute(LayerStatsDatabase.ReadEmbeddedSql("schema.sql"));
+            }
+
+            RunSnapshotSection(sections, "plan", null);
             Execute(FormattableString.Invariant($"SET VARIABLE derived_batch_rows = {Math.Max(1, DerivedBatchRows)}"));
             while (Convert.ToInt64(Scalar("SELECT count(*) FROM derived_todo"), System.Globalization.CultureInfo.InvariantCulture) > 0)
             {
                 RunSnapshotSection(sections, "batch", null);
             }
 
+            if (Convert.ToInt64(Scalar("SELECT count(*) FROM derived_partials"), System.Globalization.CultureInfo.InvariantCulture) > 0)
+            {
+                RunSnapshotSection(sections, "merge", null);
+            }
+            else
+            {
+                Execute("DROP TABLE derived_partials");
+            }
+
             RunSnapshotSection(sections, "images", runId);
             RunSnapshotSection(sections, "totals", runId);
+            tx.Commit();
         }
         catch (DuckDBException ex)
         {
-            _warnings.Add($"the end-of-run totals and derived tables were not brought up to date ({ex.Message}); reports compute the figures from the files table instead");
+            _warnings.Add($"the end-of-run totals and derived tables were not updated ({ex.Message}); reports compute the figures from the files table instead");
         }
         finally
         {
@@ -102,11 +121,9 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     private void RunSnapshotSection(IReadOnlyDictionary<string, string> sections, string name, int? runId)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        using (var tx = _connection.BeginTransaction())
+        using (var cmd = runId is { } id ? Command(sections[name], id) : Command(sections[name]))
         {
-            using var cmd = runId is { } id ? Command(sections[name], id) : Command(sections[name]);
             cmd.ExecuteNonQuery();
-            tx.Commit();
         }
 
         SnapshotTrace?.Invoke(name, watch.Elapsed);

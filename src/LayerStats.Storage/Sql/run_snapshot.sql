@@ -1,29 +1,25 @@
--- At the end of every run (parameter $1: the run id), by the one writer (DuckDbScanStore.RunSnapshot), in sections that
--- it runs in this order, each section in a transaction of its own:
---   reset    start over when a covered layer content is gone or was replaced;
+-- At the end of every run (parameter $1: the run id), by the one writer (DuckDbScanStore.RunSnapshot), in one
+-- transaction, in sections that it runs in this order:
+--   stale    whether to start over (a covered layer content is gone or was replaced);
 --   plan     list the stored layer contents images reference that the derived tables (schema.sql) do not cover yet,
 --            with where their rows are in `files` (row ids);
---   batch    run again and again, each time on the next contents of that list up to getvariable('derived_batch_rows')
---            rows of `files` in all (at least one content): adds them to every derived table and to derived_contents,
---            so that after every batch the tables hold exactly the figures of the contents they list;
+--   batch    run again and again, each time on the next contents of that list, up to getvariable('derived_batch_rows')
+--            rows of `files` in all (at least one content): adds them to layer_file_stats, layer_path_stats and
+--            derived_contents, and their per-content figures to derived_partials;
+--   merge    (when a batch ran) content_stats written anew with derived_partials added;
 --   images   image_file_stats for the images not covered yet;
 --   totals   the totals of the run over the images it saw, into its scan_runs row.
--- Memory: no statement keeps a state per content that holds strings (DuckDB cannot spill those): the first path and the
--- example paths of each content come from a sort (which spills), and what a batch keeps in memory is bounded by its
--- size, so the whole step runs within the scan's own memory limit whatever the number of rows.
--- Every statement of a section that takes $1 names it (the statements of a command share its parameters).
+-- Memory: no statement keeps a state per content that holds strings (DuckDB cannot spill those): the first and example
+-- paths of each content come from a sort (which spills); intermediate rows go to tables of the database (not TEMP, which
+-- stay in memory) dropped in the same transaction; no statement deletes or updates rows spread over a large table
+-- (DuckDB keeps a version of every vector it touches in memory until the transaction ends). So the step runs within the
+-- scan's own memory limit whatever the number of rows, spilling to DuckDB's temporary directory when it must.
+-- A section that takes $1 names it in every statement (the statements of a command share its parameters).
 
--- @section reset
-DELETE FROM content_stats WHERE $1 IS NOT NULL AND EXISTS (
-    SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
-DELETE FROM layer_file_stats WHERE $1 IS NOT NULL AND EXISTS (
-    SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
-DELETE FROM layer_path_stats WHERE $1 IS NOT NULL AND EXISTS (
-    SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
-DELETE FROM image_file_stats WHERE $1 IS NOT NULL AND EXISTS (
-    SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
-DELETE FROM derived_contents WHERE $1 IS NOT NULL AND EXISTS (
-    SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
+-- @section stale
+-- Whether a covered layer content is gone or was replaced: then the derived tables are dropped and created again
+-- empty (schema.sql), not emptied with DELETE (see section merge), and filled from nothing.
+SELECT EXISTS (SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
 
 -- @section plan
 -- lid: a small key per content for the batch's intermediate rows; lo..hi: the row ids of its rows in `files` (a layer
@@ -36,7 +32,11 @@ LEFT JOIN (SELECT f.diff_id, min(f.rowid) AS lo, max(f.rowid) AS hi, count(*) AS
            FROM files f
            WHERE f.diff_id IN (SELECT diff_id FROM referenced_contents EXCEPT SELECT diff_id FROM derived_contents)
            GROUP BY f.diff_id) s ON s.diff_id = r.diff_id
-WHERE $1 IS NOT NULL AND r.diff_id NOT IN (SELECT diff_id FROM derived_contents);
+WHERE r.diff_id NOT IN (SELECT diff_id FROM derived_contents);
+
+-- Per batch, per content: its figures over the batch (section batch). A table of the database, not TEMP (TEMP tables
+-- stay in memory), dropped in the same transaction.
+CREATE TABLE derived_partials (xxh128 UHUGEINT, size BIGINT, occurrences BIGINT, layers BIGINT, paths VARCHAR[]);
 
 -- @section batch
 CREATE OR REPLACE TEMP TABLE derived_batch AS
@@ -55,11 +55,11 @@ SET VARIABLE derived_hi = CASE
     THEN getvariable('derived_hi') ELSE 9223372036854775807 END;
 SET VARIABLE derived_lo = CASE WHEN getvariable('derived_hi') = 9223372036854775807 THEN 0 ELSE getvariable('derived_lo') END;
 
--- Per content of the batch: occurrences, layers, its first path and its first 5 distinct paths (path order). From one
--- sort of the distinct (content, path) pairs, not a partition per content (which DuckDB keeps in memory): each pair sees
--- the 5 before it; the row that ends a content's first 5 (its 5th path, or its last if it has fewer) holds them all.
--- A table of the database (not TEMP), dropped in this transaction: its rows go to disk when they do not fit in memory.
-CREATE TABLE derived_batch_contents AS
+-- Per content of the batch: occurrences, layers and its first 5 distinct paths (path order), into derived_partials;
+-- merged into content_stats once all batches are done (section merge). From one sort of the distinct (content, path)
+-- pairs, not a partition per content (which DuckDB keeps in memory): each pair sees the 5 before it; the row that
+-- ends a content's first 5 (its 5th path, or its last if it has fewer) holds them all.
+INSERT INTO derived_partials
 WITH bf AS NOT MATERIALIZED (
          SELECT b.lid, f.xxh128, f.size, f.path
          FROM files f JOIN derived_batch b ON b.diff_id = f.diff_id
@@ -79,33 +79,12 @@ WITH bf AS NOT MATERIALIZED (
            FROM pairs
            WINDOW o AS (ORDER BY xxh128, size, path)),
      firsts AS (SELECT xxh128, size,
-                       CASE k WHEN 1 THEN path WHEN 2 THEN q1 WHEN 3 THEN q2 WHEN 4 THEN q3 ELSE q4 END AS first_path,
                        CASE k WHEN 1 THEN [path] WHEN 2 THEN [q1, path] WHEN 3 THEN [q2, q1, path]
                               WHEN 4 THEN [q3, q2, q1, path] ELSE [q4, q3, q2, q1, path] END AS paths
                 FROM w
                 WHERE (k = 5 AND NOT after_5th) OR (k < 5 AND last))
-SELECT c.xxh128, c.size, c.occurrences, c.layers, p.first_path, p.paths
+SELECT c.xxh128, c.size, c.occurrences, c.layers, p.paths
 FROM counts c JOIN firsts p ON p.xxh128 IS NOT DISTINCT FROM c.xxh128 AND p.size = c.size;
-
--- Contents already covered: the counts add (the batch's layer contents are not covered yet); the first path is the
--- lesser, the example paths the first 5 distinct of both lists (a NULL list means one occurrence: its path).
-UPDATE content_stats t SET
-    occurrences = t.occurrences + s.occurrences,
-    layers = t.layers + s.layers,
-    first_path = least(t.first_path, s.first_path),
-    example_paths = list_sort(list_distinct(list_concat(coalesce(t.example_paths, [t.first_path]), s.paths)))[1:5],
-    first_directory = ls_directory(least(t.first_path, s.first_path)),
-    first_extension = ls_extension(least(t.first_path, s.first_path))
-FROM derived_batch_contents s
-WHERE t.xxh128 IS NOT DISTINCT FROM s.xxh128 AND t.size = s.size;
-
-INSERT INTO content_stats
-SELECT s.xxh128, s.size, s.occurrences, s.layers, s.first_path, CASE WHEN s.occurrences >= 2 THEN s.paths END,
-       ls_directory(s.first_path), ls_extension(s.first_path)
-FROM derived_batch_contents s
-WHERE NOT EXISTS (SELECT 1 FROM content_stats t WHERE t.xxh128 IS NOT DISTINCT FROM s.xxh128 AND t.size = s.size);
-
-DROP TABLE derived_batch_contents;
 
 INSERT INTO layer_file_stats
 SELECT b.diff_id, sum(n), sum(size * n), sum(size * (n - 1))
@@ -129,6 +108,86 @@ INSERT INTO derived_contents SELECT diff_id, run_id FROM derived_batch;
 DELETE FROM derived_todo WHERE lid IN (SELECT lid FROM derived_batch);
 
 DROP TABLE derived_batch;
+
+-- @section merge
+-- content_stats written anew: its rows for contents no batch holds as they are; for the others the batches' figures
+-- summed, and added to the row there is (the batches' layer contents were not covered, so the counts add); the first
+-- path is the least, the example paths the first 5 distinct of all lists (a NULL list means one occurrence: its path).
+-- Written anew, not updated in place: DuckDB keeps a version of every vector a transaction deletes from or updates in
+-- memory until it ends, and the contents of a batch are spread over the whole table.
+CREATE TABLE derived_content_stats (            -- the columns of content_stats (schema.sql)
+    xxh128        UHUGEINT,
+    size          BIGINT NOT NULL,
+    occurrences   BIGINT NOT NULL,
+    layers        BIGINT NOT NULL,
+    first_path    VARCHAR NOT NULL,
+    example_paths VARCHAR[],
+    first_directory VARCHAR NOT NULL,
+    first_extension VARCHAR NOT NULL
+);
+
+-- One statement per step, each into a table of the database: a statement whose operators all hold rows at once does
+-- not fit in the scan's memory limit on a fleet.
+CREATE TABLE derived_sums AS
+SELECT xxh128, size, sum(occurrences) AS occurrences, sum(layers) AS layers FROM derived_partials GROUP BY ALL;
+
+CREATE TABLE derived_pairs AS
+SELECT xxh128, size, path, {'h': xxh128, 's': size} AS content
+FROM (SELECT DISTINCT xxh128, size, unnest(paths) AS path FROM derived_partials);
+
+DROP TABLE derived_partials;
+
+CREATE TABLE derived_firsts AS
+WITH w AS (SELECT xxh128, size, path,
+                  lag(path, 1) OVER o AS q1, lag(path, 2) OVER o AS q2, lag(path, 3) OVER o AS q3, lag(path, 4) OVER o AS q4,
+                  1 + CAST(lag(content, 1) OVER o IS NOT DISTINCT FROM content AS INTEGER)
+                    + CAST(lag(content, 2) OVER o IS NOT DISTINCT FROM content AS INTEGER)
+                    + CAST(lag(content, 3) OVER o IS NOT DISTINCT FROM content AS INTEGER)
+                    + CAST(lag(content, 4) OVER o IS NOT DISTINCT FROM content AS INTEGER) AS k,
+                  lag(content, 5) OVER o IS NOT DISTINCT FROM content AS after_5th,
+                  lead(content, 1) OVER o IS DISTINCT FROM content AS last
+           FROM derived_pairs
+           WINDOW o AS (ORDER BY xxh128, size, path))
+SELECT xxh128, size,
+       CASE k WHEN 1 THEN [path] WHEN 2 THEN [q1, path] WHEN 3 THEN [q2, q1, path]
+              WHEN 4 THEN [q3, q2, q1, path] ELSE [q4, q3, q2, q1, path] END AS paths
+FROM w
+WHERE (k = 5 AND NOT after_5th) OR (k < 5 AND last);
+
+DROP TABLE derived_pairs;
+
+CREATE TABLE derived_added AS
+SELECT s.xxh128, s.size, s.occurrences, s.layers, p.paths
+FROM derived_sums s JOIN derived_firsts p ON p.xxh128 IS NOT DISTINCT FROM s.xxh128 AND p.size = s.size;
+
+DROP TABLE derived_sums;
+
+DROP TABLE derived_firsts;
+
+INSERT INTO derived_content_stats
+WITH merged AS (SELECT coalesce(a.xxh128, t.xxh128) AS xxh128, coalesce(a.size, t.size) AS size,
+                       CASE WHEN a.size IS NULL THEN t.occurrences ELSE coalesce(t.occurrences, 0) + a.occurrences END AS occurrences,
+                       CASE WHEN a.size IS NULL THEN t.layers ELSE coalesce(t.layers, 0) + a.layers END AS layers,
+                       CASE WHEN a.size IS NULL THEN t.first_path
+                            WHEN t.size IS NULL THEN a.paths[1]
+                            ELSE least(t.first_path, a.paths[1]) END AS first_path,
+                       CASE WHEN a.size IS NULL THEN t.example_paths
+                            WHEN t.size IS NULL THEN CASE WHEN a.occurrences >= 2 THEN a.paths END
+                            ELSE list_sort(list_distinct(list_concat(coalesce(t.example_paths, [t.first_path]), a.paths)))[1:5] END
+                         AS example_paths,
+                       a.size IS NULL AS kept, t.first_directory, t.first_extension
+                FROM content_stats t
+                FULL JOIN derived_added a ON a.xxh128 IS NOT DISTINCT FROM t.xxh128 AND a.size = t.size)
+SELECT xxh128, size, occurrences, layers, first_path, example_paths,
+       CASE WHEN kept THEN first_directory ELSE ls_directory(first_path) END,
+       CASE WHEN kept THEN first_extension ELSE ls_extension(first_path) END
+FROM merged;
+
+DROP TABLE derived_added;
+
+DROP TABLE content_stats;
+
+ALTER TABLE derived_content_stats RENAME TO content_stats;
 
 -- @section images
 -- file_duplicate_bytes of the images not covered yet: Σ over its distinct layer contents of their within-layer
