@@ -58,11 +58,11 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     public IReadOnlyList<string> Warnings => _warnings;
 
     /// <summary>
-    /// The end-of-run step (run_snapshot.sql): brings the derived tables up to date in batches of layer contents and
-    /// writes the run's totals, in one transaction, within the scan's own memory limit (no statement holds more than a
-    /// batch's worth in memory; sorts and joins spill to DuckDB's temporary directory). If it fails, nothing of it is
-    /// kept: the views then compute the same figures from the files table, and the run's totals stay empty; the scan
-    /// itself has already committed every image.
+    /// The end-of-run step (run_snapshot.sql): brings the derived tables up to date in batches of layer contents (one
+    /// transaction), then image_file_stats and the run's totals (another), within the scan's own memory limit (no
+    /// statement holds more than a batch's worth in memory; sorts and joins spill to DuckDB's temporary directory). If a
+    /// transaction fails, nothing of it is kept: the views then compute the same figures from the files table, and the
+    /// run's totals stay empty; the scan itself has already committed every image.
     /// </summary>
     internal void RunSnapshot(int runId)
     {
@@ -90,15 +90,35 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             if (Convert.ToInt64(Scalar("SELECT count(*) FROM derived_partials"), System.Globalization.CultureInfo.InvariantCulture) > 0)
             {
                 RunSnapshotSection(sections, "merge", null);
+                long parts = Convert.ToInt64(Scalar("SELECT getvariable('derived_parts')"), System.Globalization.CultureInfo.InvariantCulture);
+                for (long part = 0; part < parts; part++)
+                {
+                    Execute(FormattableString.Invariant($"SET VARIABLE derived_part = {part}"));
+                    RunSnapshotSection(sections, "part", null);
+                }
+
+                RunSnapshotSection(sections, "merged", null);
             }
             else
             {
                 Execute("DROP TABLE derived_partials");
             }
 
-            RunSnapshotSection(sections, "images", runId);
-            RunSnapshotSection(sections, "totals", runId);
+            // The derived tables of the layer contents are complete and consistent: commit them, and compute the images'
+            // figures from them in a transaction of their own (an image missing from image_file_stats is computed by the view).
             tx.Commit();
+            using var imagesTx = _connection.BeginTransaction();
+            RunSnapshotSection(sections, "images", null);
+            long imageParts = Convert.ToInt64(Scalar("SELECT getvariable('derived_image_parts')"), System.Globalization.CultureInfo.InvariantCulture);
+            for (long part = 0; part < imageParts; part++)
+            {
+                Execute(FormattableString.Invariant($"SET VARIABLE derived_image_part = {part}"));
+                RunSnapshotSection(sections, "image_part", null);
+            }
+
+            RunSnapshotSection(sections, "images_done", null);
+            RunSnapshotSection(sections, "totals", runId);
+            imagesTx.Commit();
         }
         catch (DuckDBException ex)
         {

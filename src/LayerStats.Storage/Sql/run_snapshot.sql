@@ -1,13 +1,14 @@
--- At the end of every run (parameter $1: the run id), by the one writer (DuckDbScanStore.RunSnapshot), in one
--- transaction, in sections that it runs in this order:
+-- At the end of every run (parameter $1: the run id), by the one writer (DuckDbScanStore.RunSnapshot), in two
+-- transactions (up to merged; then images and totals), in sections that it runs in this order:
 --   stale    whether to start over (a covered layer content is gone or was replaced);
 --   plan     list the stored layer contents images reference that the derived tables (schema.sql) do not cover yet,
 --            with where their rows are in `files` (row ids);
 --   batch    run again and again, each time on the next contents of that list, up to getvariable('derived_batch_rows')
 --            rows of `files` in all (at least one content): adds them to layer_file_stats, layer_path_stats and
 --            derived_contents, and their per-content figures to derived_partials;
---   merge    (when a batch ran) content_stats written anew with derived_partials added;
---   images   image_file_stats for the images not covered yet;
+--   merge    (when a batch ran) the batches' figures summed per content; then part, once per part of their paths:
+--            each content's first 5 paths; then merged: content_stats written anew with them added;
+--   images   image_file_stats for the images not covered yet (then image_part once per part, and images_done);
 --   totals   the totals of the run over the images it saw, into its scan_runs row.
 -- Memory: no statement keeps a state per content that holds strings (DuckDB cannot spill those): the first and example
 -- paths of each content come from a sort (which spills); intermediate rows go to tables of the database (not TEMP, which
@@ -114,7 +115,9 @@ DROP TABLE derived_batch;
 -- summed, and added to the row there is (the batches' layer contents were not covered, so the counts add); the first
 -- path is the least, the example paths the first 5 distinct of all lists (a NULL list means one occurrence: its path).
 -- Written anew, not updated in place: DuckDB keeps a version of every vector a transaction deletes from or updates in
--- memory until it ends, and the contents of a batch are spread over the whole table.
+-- memory until it ends, and the contents of a batch are spread over the whole table. In parts of about
+-- derived_batch_rows (content, path) pairs, by a hash of the content (section part, once per part), so that no
+-- statement holds more than a part.
 CREATE TABLE derived_content_stats (            -- the columns of content_stats (schema.sql)
     xxh128        UHUGEINT,
     size          BIGINT NOT NULL,
@@ -126,18 +129,18 @@ CREATE TABLE derived_content_stats (            -- the columns of content_stats 
     first_extension VARCHAR NOT NULL
 );
 
--- One statement per step, each into a table of the database: a statement whose operators all hold rows at once does
--- not fit in the scan's memory limit on a fleet.
-CREATE TABLE derived_sums AS
-SELECT xxh128, size, sum(occurrences) AS occurrences, sum(layers) AS layers FROM derived_partials GROUP BY ALL;
+SET VARIABLE derived_parts = (SELECT CAST(greatest(1, ceil(coalesce(sum(len(paths)), 0) / getvariable('derived_batch_rows'))) AS BIGINT)
+                              FROM derived_partials);
 
 CREATE TABLE derived_pairs AS
-SELECT xxh128, size, path, {'h': xxh128, 's': size} AS content
+SELECT xxh128, size, path, {'h': xxh128, 's': size} AS content, hash(xxh128, size) % getvariable('derived_parts') AS part
 FROM (SELECT DISTINCT xxh128, size, unnest(paths) AS path FROM derived_partials);
 
-DROP TABLE derived_partials;
-
-CREATE TABLE derived_firsts AS
+-- @section part
+-- The first 5 paths of each content of the part from one sort of its distinct (content, path) pairs (not a partition
+-- per content, which DuckDB keeps in memory): each pair sees the 5 before it; the row that ends a content's first 5
+-- (its 5th path, or its last if it has fewer) holds them all.
+INSERT INTO derived_content_stats
 WITH w AS (SELECT xxh128, size, path,
                   lag(path, 1) OVER o AS q1, lag(path, 2) OVER o AS q2, lag(path, 3) OVER o AS q3, lag(path, 4) OVER o AS q4,
                   1 + CAST(lag(content, 1) OVER o IS NOT DISTINCT FROM content AS INTEGER)
@@ -147,25 +150,22 @@ WITH w AS (SELECT xxh128, size, path,
                   lag(content, 5) OVER o IS NOT DISTINCT FROM content AS after_5th,
                   lead(content, 1) OVER o IS DISTINCT FROM content AS last
            FROM derived_pairs
-           WINDOW o AS (ORDER BY xxh128, size, path))
-SELECT xxh128, size,
-       CASE k WHEN 1 THEN [path] WHEN 2 THEN [q1, path] WHEN 3 THEN [q2, q1, path]
-              WHEN 4 THEN [q3, q2, q1, path] ELSE [q4, q3, q2, q1, path] END AS paths
-FROM w
-WHERE (k = 5 AND NOT after_5th) OR (k < 5 AND last);
-
-DROP TABLE derived_pairs;
-
-CREATE TABLE derived_added AS
-SELECT s.xxh128, s.size, s.occurrences, s.layers, p.paths
-FROM derived_sums s JOIN derived_firsts p ON p.xxh128 IS NOT DISTINCT FROM s.xxh128 AND p.size = s.size;
-
-DROP TABLE derived_sums;
-
-DROP TABLE derived_firsts;
-
-INSERT INTO derived_content_stats
-WITH merged AS (SELECT coalesce(a.xxh128, t.xxh128) AS xxh128, coalesce(a.size, t.size) AS size,
+           WHERE part = getvariable('derived_part')
+           WINDOW o AS (ORDER BY xxh128, size, path)),
+     firsts AS (SELECT xxh128, size,
+                       CASE k WHEN 1 THEN [path] WHEN 2 THEN [q1, path] WHEN 3 THEN [q2, q1, path]
+                              WHEN 4 THEN [q3, q2, q1, path] ELSE [q4, q3, q2, q1, path] END AS paths
+                FROM w
+                WHERE (k = 5 AND NOT after_5th) OR (k < 5 AND last)),
+     sums AS (SELECT xxh128, size, sum(occurrences) AS occurrences, sum(layers) AS layers
+              FROM derived_partials
+              WHERE hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')
+              GROUP BY ALL),
+     added AS (SELECT s.xxh128, s.size, s.occurrences, s.layers, p.paths
+               FROM sums s JOIN firsts p ON p.xxh128 IS NOT DISTINCT FROM s.xxh128 AND p.size = s.size),
+     old AS (SELECT * FROM content_stats
+             WHERE hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')),
+     merged AS (SELECT coalesce(a.xxh128, t.xxh128) AS xxh128, coalesce(a.size, t.size) AS size,
                        CASE WHEN a.size IS NULL THEN t.occurrences ELSE coalesce(t.occurrences, 0) + a.occurrences END AS occurrences,
                        CASE WHEN a.size IS NULL THEN t.layers ELSE coalesce(t.layers, 0) + a.layers END AS layers,
                        CASE WHEN a.size IS NULL THEN t.first_path
@@ -176,14 +176,17 @@ WITH merged AS (SELECT coalesce(a.xxh128, t.xxh128) AS xxh128, coalesce(a.size, 
                             ELSE list_sort(list_distinct(list_concat(coalesce(t.example_paths, [t.first_path]), a.paths)))[1:5] END
                          AS example_paths,
                        a.size IS NULL AS kept, t.first_directory, t.first_extension
-                FROM content_stats t
-                FULL JOIN derived_added a ON a.xxh128 IS NOT DISTINCT FROM t.xxh128 AND a.size = t.size)
+                FROM old t
+                FULL JOIN added a ON a.xxh128 IS NOT DISTINCT FROM t.xxh128 AND a.size = t.size)
 SELECT xxh128, size, occurrences, layers, first_path, example_paths,
        CASE WHEN kept THEN first_directory ELSE ls_directory(first_path) END,
        CASE WHEN kept THEN first_extension ELSE ls_extension(first_path) END
 FROM merged;
 
-DROP TABLE derived_added;
+-- @section merged
+DROP TABLE derived_pairs;
+
+DROP TABLE derived_partials;
 
 DROP TABLE content_stats;
 
@@ -196,10 +199,10 @@ ALTER TABLE derived_content_stats RENAME TO content_stats;
 -- already in a layer below it. Images sharing a prefix share that work (a prefix is a node, as in shared_bases),
 -- and only contents stored in two or more layers at all can take part.
 CREATE OR REPLACE TEMP TABLE derived_images AS
-SELECT image_id FROM images WHERE $1 IS NOT NULL AND image_id NOT IN (SELECT image_id FROM image_file_stats);
+SELECT image_id FROM images WHERE image_id NOT IN (SELECT image_id FROM image_file_stats);
 
 CREATE OR REPLACE TEMP TABLE derived_ids AS
-SELECT diff_id, CAST(row_number() OVER (ORDER BY diff_id) AS INTEGER) AS lid FROM derived_contents WHERE $1 IS NOT NULL;
+SELECT diff_id, CAST(row_number() OVER (ORDER BY diff_id) AS INTEGER) AS lid FROM derived_contents;
 
 CREATE OR REPLACE TEMP TABLE derived_chain AS
 WITH first_pos AS (SELECT il.image_id, ids.lid, min(il.position) AS position
@@ -211,25 +214,40 @@ WITH first_pos AS (SELECT il.image_id, ids.lid, min(il.position) AS position
                                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), []) AS below
                FROM first_pos)
 SELECT image_id, lid, below, md5(array_to_string(list_append(below, lid), ',')) AS node
-FROM chain WHERE $1 IS NOT NULL;
+FROM chain;
 
--- (A table of the database, not TEMP, dropped in this transaction: it has a row per layer and content stored in two
--- or more layers, tens of millions on a fleet; TEMP tables stay in memory.)
+-- The layers and contents that can take part (a table of the database, not TEMP: tens of millions of rows on a fleet),
+-- in parts of about derived_batch_rows / 4 rows by a hash of the content (section image_part, once per part): a node's
+-- bytes are a sum over contents.
 CREATE TABLE derived_x AS
 SELECT DISTINCT ids.lid, f.xxh128, f.size
-FROM files f JOIN derived_ids ids ON ids.diff_id = f.diff_id
-WHERE f.kind = 'file' AND $1 IS NOT NULL
-  AND ids.lid IN (SELECT lid FROM derived_chain WHERE len(below) > 0 UNION SELECT unnest(below) FROM derived_chain)
-  AND (f.xxh128, f.size) IN (SELECT (xxh128, size) FROM content_stats WHERE layers >= 2);
+FROM files f
+JOIN derived_ids ids ON ids.diff_id = f.diff_id
+SEMI JOIN (SELECT xxh128, size FROM content_stats WHERE layers >= 2) c ON c.xxh128 IS NOT DISTINCT FROM f.xxh128 AND c.size = f.size
+WHERE f.kind = 'file'
+  AND ids.lid IN (SELECT lid FROM derived_chain WHERE len(below) > 0 UNION SELECT unnest(below) FROM derived_chain);
 
+SET VARIABLE derived_image_parts = (SELECT CAST(greatest(1, ceil(4 * count(*) / getvariable('derived_batch_rows'))) AS BIGINT) FROM derived_x);
+
+CREATE TABLE derived_node_pairs AS
+SELECT DISTINCT node, lid, unnest(below) AS lid_below FROM derived_chain WHERE len(below) > 0;
+
+CREATE TABLE derived_overlap (node VARCHAR, bytes HUGEINT);
+
+-- @section image_part
+INSERT INTO derived_overlap
+WITH x AS (SELECT lid, xxh128, size FROM derived_x
+           WHERE hash(xxh128, size) % getvariable('derived_image_parts') = getvariable('derived_image_part'))
+SELECT node, sum(size)
+FROM (SELECT DISTINCT p.node, a.xxh128, a.size
+      FROM derived_node_pairs p
+      JOIN x a ON a.lid = p.lid
+      JOIN x b ON b.lid = p.lid_below AND b.xxh128 IS NOT DISTINCT FROM a.xxh128 AND b.size = a.size)
+GROUP BY node;
+
+-- @section images_done
 INSERT INTO image_file_stats
-WITH pairs AS (SELECT DISTINCT node, lid, unnest(below) AS lid_below FROM derived_chain WHERE len(below) > 0),
-     overlap AS (SELECT node, sum(size) AS bytes
-                 FROM (SELECT DISTINCT p.node, a.xxh128, a.size
-                       FROM pairs p
-                       JOIN derived_x a ON a.lid = p.lid
-                       JOIN derived_x b ON b.lid = p.lid_below AND b.xxh128 IS NOT DISTINCT FROM a.xxh128 AND b.size = a.size)
-                 GROUP BY node),
+WITH overlap AS (SELECT node, sum(bytes) AS bytes FROM derived_overlap GROUP BY node),
      per_image AS (SELECT c.image_id, sum(coalesce(o.bytes, 0)) + sum(coalesce(w.within_layer_duplicate_bytes, 0)) AS bytes
                    FROM derived_chain c
                    LEFT JOIN overlap o ON o.node = c.node
@@ -237,9 +255,10 @@ WITH pairs AS (SELECT DISTINCT node, lid, unnest(below) AS lid_below FROM derive
                    LEFT JOIN layer_file_stats w ON w.diff_id = ids.diff_id
                    GROUP BY c.image_id)
 SELECT i.image_id, CAST(coalesce(p.bytes, 0) AS BIGINT)
-FROM derived_images i LEFT JOIN per_image p ON p.image_id = i.image_id
-WHERE $1 IS NOT NULL;
+FROM derived_images i LEFT JOIN per_image p ON p.image_id = i.image_id;
 
+DROP TABLE derived_overlap;
+DROP TABLE derived_node_pairs;
 DROP TABLE derived_x;
 DROP TABLE derived_chain;
 DROP TABLE derived_ids;
