@@ -6,7 +6,7 @@ using LayerStats.StoreBench;
 // layerstats store benchmark: generate a fleet-sized database, then time every report view on it with the tool's
 // own DuckDB settings (LayerStatsDatabase.OpenReadOnly: memory_limit and threads as the CLI sets them).
 const string Usage = """
-    usage: LayerStats.StoreBench generate DB [--images N] [--files N] [--bases N] [--runs N]
+    usage: LayerStats.StoreBench generate DB [--images N] [--files N] [--bases N] [--runs N] [--no-snapshot]
            LayerStats.StoreBench time DB [-n RUNS] [--top N] [--only NAME[,NAME]]
            LayerStats.StoreBench snapshot DB [--memory MB] [--batch-rows N] [--from-scratch] | describe DB
            LayerStats.StoreBench sql DB [--memory MB] "SQL;\nSQL..."
@@ -29,7 +29,7 @@ switch (command)
     {
         var shape = new StoreShape(
             Images: (int)Long("--images", 10_000), Files: Long("--files", 50_000_000),
-            Bases: (int)Long("--bases", 50), Runs: (int)Long("--runs", 30));
+            Bases: (int)Long("--bases", 50), Runs: (int)Long("--runs", 30), Snapshot: !args.Contains("--no-snapshot"));
         Console.WriteLine($"generating {db}: {shape}");
         Generator.Generate(db, shape, Console.Out);
         Describe(db);
