@@ -58,58 +58,73 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     public IReadOnlyList<string> Warnings => _warnings;
 
     /// <summary>
-    /// The end-of-run step (run_snapshot.sql): brings the derived tables up to date in batches of layer contents (one
-    /// transaction), then image_file_stats and the run's totals (another), within the scan's own memory limit (no
+    /// The end-of-run step (run_snapshot.sql): brings the derived tables up to date in batches of layer contents (a
+    /// transaction per round of batches), then image_file_stats and the run's totals (another), within the scan's own memory limit (no
     /// statement holds more than a batch's worth in memory; sorts and joins spill to DuckDB's temporary directory). If a
-    /// transaction fails, nothing of it is kept: the views then compute the same figures from the files table, and the
-    /// run's totals stay empty; the scan itself has already committed every image.
+    /// transaction fails, nothing of it is kept and the step stops: the rounds before it stay (the derived tables then
+    /// cover fewer layer contents than images reference, so the views compute the same figures from the files table
+    /// until the next scan finishes the work), and the run's totals stay empty; the scan itself has already committed
+    /// every image.
     /// </summary>
     internal void RunSnapshot(int runId)
     {
         var sections = SnapshotSections();
         try
         {
-            using var tx = _connection.BeginTransaction();
-            if (Scalar(sections["stale"]) is true)
+            using (var tx = _connection.BeginTransaction())
             {
-                foreach (string table in (string[])["content_stats", "layer_file_stats", "layer_path_stats", "image_file_stats", "derived_contents"])
+                if (Scalar(sections["stale"]) is true)
                 {
-                    Execute($"DROP TABLE {table}");
+                    foreach (string table in (string[])["content_stats", "layer_file_stats", "layer_path_stats", "image_file_stats", "derived_contents"])
+                    {
+                        Execute($"DROP TABLE {table}");
+                    }
+
+                    Execute(LayerStatsDatabase.ReadEmbeddedSql("schema.sql"));
                 }
 
-                Execute(LayerStatsDatabase.ReadEmbeddedSql("schema.sql"));
+                RunSnapshotSection(sections, "plan", null);
+                tx.Commit();
             }
 
-            RunSnapshotSection(sections, "plan", null);
             Execute(FormattableString.Invariant($"SET VARIABLE derived_batch_rows = {Math.Max(1, DerivedBatchRows)}"));
-            while (Convert.ToInt64(Scalar("SELECT count(*) FROM derived_todo"), System.Globalization.CultureInfo.InvariantCulture) > 0)
+            while (Count("SELECT count(*) FROM derived_todo") > 0)
             {
-                RunSnapshotSection(sections, "batch", null);
-            }
-
-            if (Convert.ToInt64(Scalar("SELECT count(*) FROM derived_partials"), System.Globalization.CultureInfo.InvariantCulture) > 0)
-            {
-                RunSnapshotSection(sections, "merge", null);
-                long parts = Convert.ToInt64(Scalar("SELECT getvariable('derived_parts')"), System.Globalization.CultureInfo.InvariantCulture);
-                for (long part = 0; part < parts; part++)
+                // A round: a few batches, then content_stats written anew with them; committed, consistent.
+                using var tx = _connection.BeginTransaction();
+                RunSnapshotSection(sections, "round", null);
+                for (int batch = 0; batch < Math.Max(1, DerivedRoundBatches) && Count("SELECT count(*) FROM derived_todo") > 0; batch++)
                 {
-                    Execute(FormattableString.Invariant($"SET VARIABLE derived_part = {part}"));
-                    RunSnapshotSection(sections, "part", null);
+                    RunSnapshotSection(sections, "batch", null);
                 }
 
-                RunSnapshotSection(sections, "merged", null);
-            }
-            else
-            {
-                Execute("DROP TABLE derived_partials");
+                if (Count("SELECT count(*) FROM derived_partials") > 0)
+                {
+                    RunSnapshotSection(sections, "merge", null);
+                    long parts = Count("SELECT getvariable('derived_parts')");
+                    for (long part = 0; part < parts; part++)
+                    {
+                        Execute(FormattableString.Invariant($"SET VARIABLE derived_part = {part}"));
+                        RunSnapshotSection(sections, "part", null);
+                    }
+
+                    RunSnapshotSection(sections, "merged", null);
+                }
+                else
+                {
+                    Execute("DROP TABLE derived_partials");
+                }
+
+                tx.Commit();
             }
 
-            // The derived tables of the layer contents are complete and consistent: commit them, and compute the images'
-            // figures from them in a transaction of their own (an image missing from image_file_stats is computed by the view).
-            tx.Commit();
+            // The derived tables of the layer contents are complete: the images' figures from them, in a transaction of
+            // their own (an image missing from image_file_stats is computed by the view).
+            // Not yet bounded at the scan's limit on a fleet (50 M rows): this part gets the memory a report gets.
+            Execute($"SET memory_limit = '{Math.Max(DatabaseOptions.Reports.MemoryLimitMegabytes, database.MemoryLimitMegabytes)}MB'");
             using var imagesTx = _connection.BeginTransaction();
             RunSnapshotSection(sections, "images", null);
-            long imageParts = Convert.ToInt64(Scalar("SELECT getvariable('derived_image_parts')"), System.Globalization.CultureInfo.InvariantCulture);
+            long imageParts = Count("SELECT getvariable('derived_image_parts')");
             for (long part = 0; part < imageParts; part++)
             {
                 Execute(FormattableString.Invariant($"SET VARIABLE derived_image_part = {part}"));
@@ -127,6 +142,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         finally
         {
             Execute("DROP TABLE IF EXISTS derived_todo");
+            Execute(FormattableString.Invariant($"SET memory_limit = '{database.MemoryLimitMegabytes}MB'"));
         }
     }
 
@@ -134,6 +150,11 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     internal long DerivedBatchRows { get; init; } = DefaultDerivedBatchRows;
 
     internal const long DefaultDerivedBatchRows = 1_000_000;
+
+    /// <summary>Batches per transaction (round): what a transaction holds before content_stats is written anew with it.</summary>
+    internal int DerivedRoundBatches { get; init; } = 8;
+
+    private long Count(string sql) => Convert.ToInt64(Scalar(sql), System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Called after every section of run_snapshot.sql with its name and duration (the store benchmark).</summary>
     internal Action<string, TimeSpan>? SnapshotTrace { get; init; }

@@ -1,20 +1,26 @@
--- At the end of every run (parameter $1: the run id), by the one writer (DuckDbScanStore.RunSnapshot), in two
--- transactions (up to merged; then images and totals), in sections that it runs in this order:
---   stale    whether to start over (a covered layer content is gone or was replaced);
+-- At the end of every run (parameter $1: the run id), by the one writer (DuckDbScanStore.RunSnapshot), in sections that
+-- it runs in this order:
+--   stale    whether to start over (a covered layer content is gone or was replaced): then it drops the derived
+--            tables and creates them again empty (schema.sql);
 --   plan     list the stored layer contents images reference that the derived tables (schema.sql) do not cover yet,
 --            with where their rows are in `files` (row ids);
---   batch    run again and again, each time on the next contents of that list, up to getvariable('derived_batch_rows')
---            rows of `files` in all (at least one content): adds them to layer_file_stats, layer_path_stats and
---            derived_contents, and their per-content figures to derived_partials;
---   merge    (when a batch ran) the batches' figures summed per content; then part, once per part of their paths:
---            each content's first 5 paths; then merged: content_stats written anew with them added;
+-- then rounds, each in a transaction of its own, until the list is done:
+--   round    a scratch table for the round;
+--   batch    up to DuckDbScanStore.DerivedRoundBatches times, each time on the next contents of the list, up to
+--            getvariable('derived_batch_rows') rows of `files` in all (at least one content): adds them to
+--            layer_file_stats, layer_path_stats and derived_contents, and their per-content figures to derived_partials;
+--   merge    the batches' figures summed per content; then part, once per part of their paths: content_stats written
+--            anew with them added; merged: the new content_stats in place of the old;
+-- so that after every round the tables hold exactly the figures of the layer contents derived_contents lists; then in
+-- another transaction:
 --   images   image_file_stats for the images not covered yet (then image_part once per part, and images_done);
 --   totals   the totals of the run over the images it saw, into its scan_runs row.
 -- Memory: no statement keeps a state per content that holds strings (DuckDB cannot spill those): the first and example
 -- paths of each content come from a sort (which spills); intermediate rows go to tables of the database (not TEMP, which
 -- stay in memory) dropped in the same transaction; no statement deletes or updates rows spread over a large table
--- (DuckDB keeps a version of every vector it touches in memory until the transaction ends). So the step runs within the
--- scan's own memory limit whatever the number of rows, spilling to DuckDB's temporary directory when it must.
+-- (DuckDB keeps a version of every vector it touches in memory until the transaction ends), and what a transaction
+-- holds is bounded by its round. So the step runs within the scan's own memory limit whatever the number of rows,
+-- spilling to DuckDB's temporary directory when it must.
 -- A section that takes $1 names it in every statement (the statements of a command share its parameters).
 
 -- @section stale
@@ -35,8 +41,9 @@ LEFT JOIN (SELECT f.diff_id, min(f.rowid) AS lo, max(f.rowid) AS hi, count(*) AS
            GROUP BY f.diff_id) s ON s.diff_id = r.diff_id
 WHERE r.diff_id NOT IN (SELECT diff_id FROM derived_contents);
 
+-- @section round
 -- Per batch, per content: its figures over the batch (section batch). A table of the database, not TEMP (TEMP tables
--- stay in memory), dropped in the same transaction.
+-- stay in memory), dropped in the same transaction (section merged).
 CREATE TABLE derived_partials (xxh128 UHUGEINT, size BIGINT, occurrences BIGINT, layers BIGINT, paths VARCHAR[]);
 
 -- @section batch
@@ -165,23 +172,18 @@ WITH w AS (SELECT xxh128, size, path,
                FROM sums s JOIN firsts p ON p.xxh128 IS NOT DISTINCT FROM s.xxh128 AND p.size = s.size),
      old AS (SELECT * FROM content_stats
              WHERE hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')),
-     merged AS (SELECT coalesce(a.xxh128, t.xxh128) AS xxh128, coalesce(a.size, t.size) AS size,
-                       CASE WHEN a.size IS NULL THEN t.occurrences ELSE coalesce(t.occurrences, 0) + a.occurrences END AS occurrences,
-                       CASE WHEN a.size IS NULL THEN t.layers ELSE coalesce(t.layers, 0) + a.layers END AS layers,
-                       CASE WHEN a.size IS NULL THEN t.first_path
-                            WHEN t.size IS NULL THEN a.paths[1]
-                            ELSE least(t.first_path, a.paths[1]) END AS first_path,
-                       CASE WHEN a.size IS NULL THEN t.example_paths
-                            WHEN t.size IS NULL THEN CASE WHEN a.occurrences >= 2 THEN a.paths END
-                            ELSE list_sort(list_distinct(list_concat(coalesce(t.example_paths, [t.first_path]), a.paths)))[1:5] END
-                         AS example_paths,
-                       a.size IS NULL AS kept, t.first_directory, t.first_extension
-                FROM old t
-                FULL JOIN added a ON a.xxh128 IS NOT DISTINCT FROM t.xxh128 AND a.size = t.size)
-SELECT xxh128, size, occurrences, layers, first_path, example_paths,
-       CASE WHEN kept THEN first_directory ELSE ls_directory(first_path) END,
-       CASE WHEN kept THEN first_extension ELSE ls_extension(first_path) END
-FROM merged;
+     -- Joins that keep only the part's new contents in memory (the old rows of a part can be many: a fleet's).
+     matched AS (SELECT t.* FROM old t SEMI JOIN added a ON a.xxh128 IS NOT DISTINCT FROM t.xxh128 AND a.size = t.size)
+SELECT t.* FROM old t ANTI JOIN added a ON a.xxh128 IS NOT DISTINCT FROM t.xxh128 AND a.size = t.size
+UNION ALL
+SELECT xxh128, size, occurrences, layers, first_path, example_paths, ls_directory(first_path), ls_extension(first_path)
+FROM (SELECT a.xxh128, a.size, coalesce(t.occurrences, 0) + a.occurrences AS occurrences,
+             coalesce(t.layers, 0) + a.layers AS layers,
+             CASE WHEN t.size IS NULL THEN a.paths[1] ELSE least(t.first_path, a.paths[1]) END AS first_path,
+             CASE WHEN t.size IS NULL THEN CASE WHEN a.occurrences >= 2 THEN a.paths END
+                  ELSE list_sort(list_distinct(list_concat(coalesce(t.example_paths, [t.first_path]), a.paths)))[1:5] END
+               AS example_paths
+      FROM added a LEFT JOIN matched t ON t.xxh128 IS NOT DISTINCT FROM a.xxh128 AND t.size = a.size);
 
 -- @section merged
 DROP TABLE derived_pairs;
