@@ -58,9 +58,10 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     public IReadOnlyList<string> Warnings => _warnings;
 
     /// <summary>
-    /// The end-of-run step (run_snapshot.sql): brings the derived tables up to date in batches of layer contents (a
-    /// transaction per round of batches), then image_file_stats and the run's totals (another), within the scan's own memory limit (no
-    /// statement holds more than a batch's worth in memory; sorts and joins spill to DuckDB's temporary directory). If a
+    /// The end-of-run step (run_snapshot.sql): brings the derived tables of the layer contents up to date in batches (a
+    /// transaction per round of batches) within the scan's own memory limit (no statement holds more than a batch's or a
+    /// part's worth in memory; sorts and joins spill to DuckDB's temporary directory), then image_file_stats and the
+    /// run's totals in another transaction, with the memory a report gets. If a
     /// transaction fails, nothing of it is kept and the step stops: the rounds before it stay (the derived tables then
     /// cover fewer layer contents than images reference, so the views compute the same figures from the files table
     /// until the next scan finishes the work), and the run's totals stay empty; the scan itself has already committed
