@@ -136,9 +136,7 @@ CREATE TABLE derived_content_stats (            -- the columns of content_stats 
     first_extension VARCHAR NOT NULL
 );
 
--- Parts of at most about derived_batch_rows pairs, and of content_stats rows (the old rows of a part are read with it).
-SET VARIABLE derived_parts = (SELECT CAST(greatest(1, ceil(greatest(coalesce(sum(len(paths)), 0), (SELECT count(*) FROM content_stats))
-                                                           / getvariable('derived_batch_rows'))) AS BIGINT)
+SET VARIABLE derived_parts = (SELECT CAST(greatest(1, ceil(coalesce(sum(len(paths)), 0) / getvariable('derived_batch_rows'))) AS BIGINT)
                               FROM derived_partials);
 
 CREATE TABLE derived_pairs AS
