@@ -19,8 +19,9 @@
 -- paths of each content come from a sort (which spills); intermediate rows go to tables of the database (not TEMP, which
 -- stay in memory) dropped in the same transaction; no statement deletes or updates rows spread over a large table
 -- (DuckDB keeps a version of every vector it touches in memory until the transaction ends), and what a transaction
--- holds is bounded by its round. So the step runs within the scan's own memory limit whatever the number of rows,
--- spilling to DuckDB's temporary directory when it must.
+-- holds is bounded by its round. So the layer-content steps run at the scan's own memory limit, spilling to DuckDB's
+-- temporary directory (at 50 M rows a late round's content_stats parts still run out of 128 MB: benchmarks/README.md);
+-- images and totals get a report's limit.
 -- A section that takes $1 names it in every statement (the statements of a command share its parameters).
 
 -- @section stale
