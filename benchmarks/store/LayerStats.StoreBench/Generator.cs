@@ -5,7 +5,7 @@ using LayerStats.Storage;
 namespace LayerStats.StoreBench;
 
 /// <summary>The shape of a generated store.</summary>
-public sealed record StoreShape(int Images = 10_000, long Files = 50_000_000, int Bases = 50, int Roots = 5, int Runs = 30);
+public sealed record StoreShape(int Images = 10_000, long Files = 50_000_000, int Bases = 50, int Roots = 5, int Runs = 30, bool Snapshot = true);
 
 /// <summary>
 /// Writes a LayerStats database of fleet size straight with SQL (<c>INSERT ... SELECT ... FROM range(...)</c>), through the
@@ -40,41 +40,41 @@ public static class Generator
                 Exec(c, log, name, sql);
             }
 
-            // The per-run totals of the last run, as a scan writes them when it finishes (timed: part of a scan).
-            var snapshot = Stopwatch.StartNew();
-            using (var cmd = c.CreateCommand())
+            if (shape.Snapshot)
             {
-                cmd.CommandText = RunSnapshotSql();
-                cmd.Parameters.Add(new DuckDB.NET.Data.DuckDBParameter(shape.Runs));
-                cmd.ExecuteNonQuery();
+                // The per-run totals of the last run, as a scan writes them when it finishes (timed: part of a scan).
+                var snapshot = Stopwatch.StartNew();
+                RunSnapshot(db, shape.Runs, DuckDbScanStore.DefaultDerivedBatchRows, null);
+                log.WriteLine($"  {"run_snapshot.sql (last run)",-34} {snapshot.Elapsed.TotalSeconds,8:F1} s");
+                // Earlier runs: the last run's totals scaled by the images they saw (the trend's shape, not computed figures).
+                Exec(c, log, "earlier runs' totals", $"""
+                    UPDATE scan_runs s SET run_images = x.n,
+                        stored_bytes = CAST(l.stored_bytes * x.n / l.run_images AS BIGINT),
+                        flat_bytes = CAST(l.flat_bytes * x.n / l.run_images AS BIGINT),
+                        file_unique_content_bytes = CAST(l.file_unique_content_bytes * x.n / l.run_images AS BIGINT),
+                        file_duplicate_bytes = CAST(l.file_duplicate_bytes * x.n / l.run_images AS BIGINT),
+                        layers_new = s.layers_read, layers_gone = 0
+                    FROM (SELECT run_id, count(*) AS n FROM run_images GROUP BY run_id) x,
+                         (SELECT * FROM scan_runs WHERE run_id = {shape.Runs}) l
+                    WHERE x.run_id = s.run_id AND s.run_id < {shape.Runs}
+                    """);
             }
 
-            log.WriteLine($"  {"run_snapshot.sql (last run)",-34} {snapshot.Elapsed.TotalSeconds,8:F1} s");
-            // Earlier runs: the last run's totals scaled by the images they saw (the trend's shape, not computed figures).
-            Exec(c, log, "earlier runs' totals", $"""
-                UPDATE scan_runs s SET run_images = x.n,
-                    stored_bytes = CAST(l.stored_bytes * x.n / l.run_images AS BIGINT),
-                    flat_bytes = CAST(l.flat_bytes * x.n / l.run_images AS BIGINT),
-                    file_unique_content_bytes = CAST(l.file_unique_content_bytes * x.n / l.run_images AS BIGINT),
-                    file_duplicate_bytes = CAST(l.file_duplicate_bytes * x.n / l.run_images AS BIGINT),
-                    layers_new = s.layers_read, layers_gone = 0
-                FROM (SELECT run_id, count(*) AS n FROM run_images GROUP BY run_id) x,
-                     (SELECT * FROM scan_runs WHERE run_id = {shape.Runs}) l
-                WHERE x.run_id = s.run_id AND s.run_id < {shape.Runs}
-                """);
             Exec(c, log, "checkpoint", "CHECKPOINT");
         }
 
         log.WriteLine($"generated in {total.Elapsed.TotalSeconds:F0} s");
     }
 
-    internal static string RunSnapshotSql()
+    /// <summary>What a scan runs when it finishes (DuckDbScanStore.RunSnapshot: run_snapshot.sql), for run <paramref name="run"/>.</summary>
+    internal static void RunSnapshot(LayerStatsDatabase db, int run, long batchRows, Action<string, TimeSpan>? trace)
     {
-        var asm = typeof(LayerStatsDatabase).Assembly;
-        using var stream = asm.GetManifestResourceStream("LayerStats.Storage.Sql.run_snapshot.sql")
-            ?? throw new InvalidOperationException("run_snapshot.sql is not embedded");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
+        var store = new DuckDbScanStore(db) { DerivedBatchRows = batchRows, SnapshotTrace = trace };
+        store.RunSnapshot(run);
+        if (store.Warnings.Count > 0)
+        {
+            throw new InvalidOperationException(string.Join("; ", store.Warnings));
+        }
     }
 
     private static void Exec(DuckDB.NET.Data.DuckDBConnection c, TextWriter log, string name, string sql)

@@ -6,9 +6,10 @@ using LayerStats.StoreBench;
 // layerstats store benchmark: generate a fleet-sized database, then time every report view on it with the tool's
 // own DuckDB settings (LayerStatsDatabase.OpenReadOnly: memory_limit and threads as the CLI sets them).
 const string Usage = """
-    usage: LayerStats.StoreBench generate DB [--images N] [--files N] [--bases N] [--runs N]
+    usage: LayerStats.StoreBench generate DB [--images N] [--files N] [--bases N] [--runs N] [--no-snapshot]
            LayerStats.StoreBench time DB [-n RUNS] [--top N] [--only NAME[,NAME]]
-           LayerStats.StoreBench snapshot DB [--memory MB] | describe DB
+           LayerStats.StoreBench snapshot DB [--memory MB] [--batch-rows N] [--from-scratch] | describe DB
+           LayerStats.StoreBench sql DB [--memory MB] "SQL;\nSQL..."
     """;
 
 if (args.Length < 2)
@@ -28,7 +29,7 @@ switch (command)
     {
         var shape = new StoreShape(
             Images: (int)Long("--images", 10_000), Files: Long("--files", 50_000_000),
-            Bases: (int)Long("--bases", 50), Runs: (int)Long("--runs", 30));
+            Bases: (int)Long("--bases", 50), Runs: (int)Long("--runs", 30), Snapshot: !args.Contains("--no-snapshot"));
         Console.WriteLine($"generating {db}: {shape}");
         Generator.Generate(db, shape, Console.Out);
         Describe(db);
@@ -87,34 +88,65 @@ switch (command)
         int memory = (int)Long("--memory", new DatabaseOptions().MemoryLimitMegabytes);
         using var database = LayerStatsDatabase.Open(db, new DatabaseOptions(MemoryLimitMegabytes: memory));
         using var cmd = database.Connection.CreateCommand();
-        cmd.CommandText = "SELECT max(run_id) FROM scan_runs";
-        int run = Convert.ToInt32(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
-        var sw = Stopwatch.StartNew();
-        // One statement at a time, to say where the time goes.
-        foreach (string statement in Generator.RunSnapshotSql().Split(";\n", StringSplitOptions.RemoveEmptyEntries))
+        if (args.Contains("--from-scratch"))
         {
-            string body = string.Join('\n', statement.Split('\n').Where(l => !l.TrimStart().StartsWith("--", StringComparison.Ordinal))).Trim();
-            if (body.Length == 0)
-            {
-                continue;
-            }
-
-            var one = Stopwatch.StartNew();
-            cmd.CommandText = body;
-            cmd.Parameters.Clear();
-            if (body.Contains("$1", StringComparison.Ordinal))
-            {
-                cmd.Parameters.Add(new DuckDB.NET.Data.DuckDBParameter(run));
-            }
-
+            // Empty the derived tables first: the first fill (a database written before they existed, a first fleet scan).
+            cmd.CommandText = "DELETE FROM content_stats; DELETE FROM layer_file_stats; DELETE FROM layer_path_stats; DELETE FROM image_file_stats; DELETE FROM derived_contents; CHECKPOINT";
             cmd.ExecuteNonQuery();
-            Console.WriteLine($"  {one.Elapsed.TotalSeconds,7:F1} s  {body.Split('\n')[0]}");
         }
 
-        Console.WriteLine($"run_snapshot.sql for run {run}: {sw.Elapsed.TotalSeconds:F1} s (memory_limit {memory} MB, threads {new DatabaseOptions().EffectiveThreads})");
+        cmd.CommandText = "SELECT max(run_id) FROM scan_runs";
+        int run = Convert.ToInt32(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+        long batchRows = Long("--batch-rows", DuckDbScanStore.DefaultDerivedBatchRows);
+        var sw = Stopwatch.StartNew();
+        // Section by section (the batch section once per batch), to say where the time goes.
+        var times = new Dictionary<string, (int Count, double Seconds, double Max)>();
+        Generator.RunSnapshot(database, run, batchRows, (name, elapsed) =>
+        {
+            var t = times.GetValueOrDefault(name);
+            times[name] = (t.Count + 1, t.Seconds + elapsed.TotalSeconds, Math.Max(t.Max, elapsed.TotalSeconds));
+            if (args.Contains("-v"))
+            {
+                Console.WriteLine($"    {elapsed.TotalSeconds,7:F2} s  {name} {t.Count + 1}");
+            }
+        });
+        foreach (var (name, t) in times)
+        {
+            Console.WriteLine($"  {t.Seconds,7:F1} s  {name} ({t.Count}×, longest {t.Max:F1} s)");
+        }
+
+        Console.WriteLine($"run_snapshot.sql for run {run}: {sw.Elapsed.TotalSeconds:F1} s (memory_limit {memory} MB, threads {new DatabaseOptions().EffectiveThreads}, batches of {batchRows:N0} rows)");
         cmd.Parameters.Clear();
         cmd.CommandText = "CHECKPOINT";
         cmd.ExecuteNonQuery();
+        return 0;
+    }
+    case "sql":
+    {
+        // Ad-hoc statements with the tool's settings and a chosen memory limit, one at a time, timed (experiments).
+        int memory = (int)Long("--memory", new DatabaseOptions().MemoryLimitMegabytes);
+        using var database = LayerStatsDatabase.Open(db, new DatabaseOptions(MemoryLimitMegabytes: memory));
+        using var cmd = database.Connection.CreateCommand();
+        foreach (string statement in args[^1].Split(";\n", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var one = Stopwatch.StartNew();
+            cmd.CommandText = statement;
+            using var reader = cmd.ExecuteReader();
+            int shown = 0;
+            do
+            {
+                while (reader.Read())
+                {
+                    if (shown++ < 20)
+                    {
+                        Console.WriteLine("    " + string.Join(" | ", Enumerable.Range(0, reader.FieldCount).Select(i => reader.IsDBNull(i) ? "NULL" : Convert.ToString(reader.GetValue(i), CultureInfo.InvariantCulture))));
+                    }
+                }
+            }
+            while (reader.NextResult());
+            Console.WriteLine($"  {one.Elapsed.TotalSeconds,7:F1} s  {statement.Split('\n')[0]}");
+        }
+
         return 0;
     }
     case "describe":

@@ -1,96 +1,211 @@
--- At the end of every run (parameter $1: the run id), by the one writer:
--- 1. bring the derived tables (schema.sql) up to date with the stored layer contents images reference: add the
---    contents not covered yet; start over when a covered one is gone or was replaced;
--- 2. write the totals of the run over the images it saw into its scan_runs row.
--- Every statement names $1 (the statements of a command share its parameters).
+-- At the end of every run (parameter $1: the run id), by the one writer (DuckDbScanStore.RunSnapshot), in sections that
+-- it runs in this order:
+--   stale    whether to start over (a covered layer content is gone or was replaced): then it drops the derived
+--            tables and creates them again empty (schema.sql);
+--   plan     list the stored layer contents images reference that the derived tables (schema.sql) do not cover yet,
+--            with where their rows are in `files` (row ids);
+-- then rounds, each in a transaction of its own, until the list is done:
+--   round    a scratch table for the round;
+--   batch    up to DuckDbScanStore.DerivedRoundBatches times, each time on the next contents of the list, up to
+--            getvariable('derived_batch_rows') rows of `files` in all (at least one content): adds them to
+--            layer_file_stats, layer_path_stats and derived_contents, and their per-content figures to derived_partials;
+--   merge    the batches' figures summed per content; then part, once per part of their paths: content_stats written
+--            anew with them added; merged: the new content_stats in place of the old;
+-- so that after every round the tables hold exactly the figures of the layer contents derived_contents lists; then in
+-- another transaction:
+--   images   image_file_stats for the images not covered yet (then image_part once per part, and images_done);
+--   totals   the totals of the run over the images it saw, into its scan_runs row.
+-- Memory: no statement keeps a state per content that holds strings (DuckDB cannot spill those): the first and example
+-- paths of each content come from a sort (which spills); intermediate rows go to tables of the database (not TEMP, which
+-- stay in memory) dropped in the same transaction; no statement deletes or updates rows spread over a large table
+-- (DuckDB keeps a version of every vector it touches in memory until the transaction ends), and what a transaction
+-- holds is bounded by its round. So the layer-content steps run at the scan's own memory limit, spilling to DuckDB's
+-- temporary directory (at 50 M rows a late round's content_stats parts still run out of 128 MB: benchmarks/README.md);
+-- images and totals get a report's limit.
+-- A section that takes $1 names it in every statement (the statements of a command share its parameters).
 
-DELETE FROM content_stats WHERE $1 IS NOT NULL AND EXISTS (
-    SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
-DELETE FROM layer_file_stats WHERE $1 IS NOT NULL AND EXISTS (
-    SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
-DELETE FROM layer_path_stats WHERE $1 IS NOT NULL AND EXISTS (
-    SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
-DELETE FROM image_file_stats WHERE $1 IS NOT NULL AND EXISTS (
-    SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
-DELETE FROM derived_contents WHERE $1 IS NOT NULL AND EXISTS (
-    SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
+-- @section stale
+-- Whether a covered layer content is gone or was replaced: then the derived tables are dropped and created again
+-- empty (schema.sql), not emptied with DELETE (see section merge), and filled from nothing.
+SELECT EXISTS (SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
 
-CREATE OR REPLACE TEMP TABLE derived_new AS
-SELECT r.diff_id, r.run_id FROM referenced_contents r
-WHERE $1 IS NOT NULL AND r.diff_id NOT IN (SELECT diff_id FROM derived_contents);
+-- @section plan
+-- lid: a small key per content for the batch's intermediate rows; lo..hi: the row ids of its rows in `files` (a layer
+-- content's rows are appended together, so each batch reads a narrow range of row ids; the range is checked below).
+CREATE OR REPLACE TEMP TABLE derived_todo AS
+SELECT r.diff_id, r.run_id, CAST(row_number() OVER (ORDER BY r.diff_id) AS INTEGER) AS lid,
+       s.lo, s.hi, coalesce(s.n, 0) AS entries
+FROM referenced_contents r
+LEFT JOIN (SELECT f.diff_id, min(f.rowid) AS lo, max(f.rowid) AS hi, count(*) AS n
+           FROM files f
+           WHERE f.diff_id IN (SELECT diff_id FROM referenced_contents EXCEPT SELECT diff_id FROM derived_contents)
+           GROUP BY f.diff_id) s ON s.diff_id = r.diff_id
+WHERE r.diff_id NOT IN (SELECT diff_id FROM derived_contents);
 
-CREATE OR REPLACE TEMP TABLE derived_new_contents AS
-SELECT f.xxh128, f.size, count(*) AS occurrences, count(DISTINCT f.diff_id) AS layers, min(f.path) AS first_path
-FROM files f
-WHERE f.kind = 'file' AND f.diff_id IN (SELECT diff_id FROM derived_new) AND $1 IS NOT NULL
-GROUP BY f.xxh128, f.size;
+-- @section round
+-- Per batch, per content: its figures over the batch (section batch). A table of the database, not TEMP (TEMP tables
+-- stay in memory), dropped in the same transaction (section merged).
+CREATE TABLE derived_partials (xxh128 UHUGEINT, size BIGINT, occurrences BIGINT, layers BIGINT, paths VARCHAR[]);
 
--- The first 5 distinct paths (in the new layer contents) of each content that occurs twice or more: as five
--- fixed-size aggregates over a sort, not a list aggregate (whose states DuckDB cannot spill under its memory limit).
-CREATE OR REPLACE TEMP TABLE derived_new_paths AS
-WITH keys AS (SELECT n.xxh128, n.size FROM derived_new_contents n
-              WHERE n.occurrences >= 2
-                 OR EXISTS (SELECT 1 FROM content_stats t WHERE t.xxh128 IS NOT DISTINCT FROM n.xxh128 AND t.size = n.size)),
-     d AS (SELECT DISTINCT f.xxh128, f.size, f.path
-           FROM files f SEMI JOIN keys k ON k.xxh128 IS NOT DISTINCT FROM f.xxh128 AND k.size = f.size
-           WHERE f.kind = 'file' AND f.diff_id IN (SELECT diff_id FROM derived_new)),
-     r AS (SELECT xxh128, size, path, row_number() OVER (PARTITION BY xxh128, size ORDER BY path) AS rn FROM d)
-SELECT xxh128, size,
-       list_filter([max(path) FILTER (WHERE rn = 1), max(path) FILTER (WHERE rn = 2), max(path) FILTER (WHERE rn = 3),
-                    max(path) FILTER (WHERE rn = 4), max(path) FILTER (WHERE rn = 5)], p -> p IS NOT NULL) AS paths
-FROM r
-WHERE rn <= 5 AND $1 IS NOT NULL
-GROUP BY xxh128, size;
+-- @section batch
+CREATE OR REPLACE TEMP TABLE derived_batch AS
+SELECT diff_id, run_id, lid, lo, hi, entries
+FROM (SELECT *, sum(entries) OVER (ORDER BY lo NULLS FIRST, lid ROWS UNBOUNDED PRECEDING) AS upto FROM derived_todo)
+WHERE upto - entries < getvariable('derived_batch_rows');
 
-UPDATE content_stats t SET
-    occurrences = t.occurrences + s.occurrences,
-    layers = t.layers + s.layers,
-    first_path = least(t.first_path, s.first_path),
-    example_paths = list_sort(list_distinct(list_concat(coalesce(t.example_paths, [t.first_path]), s.paths)))[1:5],
-    first_directory = ls_directory(least(t.first_path, s.first_path)),
-    first_extension = ls_extension(least(t.first_path, s.first_path))
-FROM (SELECT n.*, p.paths FROM derived_new_contents n
-      JOIN derived_new_paths p ON p.xxh128 IS NOT DISTINCT FROM n.xxh128 AND p.size = n.size) s
-WHERE t.xxh128 IS NOT DISTINCT FROM s.xxh128 AND t.size = s.size AND $1 IS NOT NULL;
+-- The row ids the batch's rows are in (constants, so that the scans of `files` below skip the rest of the table); if
+-- they are not all there (row ids changed since the plan), the whole table.
+SET VARIABLE derived_lo = (SELECT coalesce(min(lo), 0) FROM derived_batch);
+SET VARIABLE derived_hi = (SELECT coalesce(max(hi), -1) FROM derived_batch);
+SET VARIABLE derived_hi = CASE
+    WHEN (SELECT count(*) FROM files f
+          WHERE f.rowid BETWEEN getvariable('derived_lo') AND getvariable('derived_hi')
+            AND f.diff_id IN (SELECT diff_id FROM derived_batch)) = (SELECT sum(entries) FROM derived_batch)
+    THEN getvariable('derived_hi') ELSE 9223372036854775807 END;
+SET VARIABLE derived_lo = CASE WHEN getvariable('derived_hi') = 9223372036854775807 THEN 0 ELSE getvariable('derived_lo') END;
 
-INSERT INTO content_stats
-SELECT n.xxh128, n.size, n.occurrences, n.layers, n.first_path, CASE WHEN n.occurrences >= 2 THEN p.paths END,
-       ls_directory(n.first_path), ls_extension(n.first_path)
-FROM derived_new_contents n
-LEFT JOIN derived_new_paths p ON p.xxh128 IS NOT DISTINCT FROM n.xxh128 AND p.size = n.size
-WHERE $1 IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM content_stats t WHERE t.xxh128 IS NOT DISTINCT FROM n.xxh128 AND t.size = n.size);
+-- Per content of the batch: occurrences, layers and its first 5 distinct paths (path order), into derived_partials;
+-- merged into content_stats once all batches are done (section merge). From one sort of the distinct (content, path)
+-- pairs, not a partition per content (which DuckDB keeps in memory): each pair sees the 5 before it; the row that
+-- ends a content's first 5 (its 5th path, or its last if it has fewer) holds them all.
+INSERT INTO derived_partials
+WITH bf AS NOT MATERIALIZED (
+         SELECT b.lid, f.xxh128, f.size, f.path
+         FROM files f JOIN derived_batch b ON b.diff_id = f.diff_id
+         WHERE f.rowid BETWEEN getvariable('derived_lo') AND getvariable('derived_hi') AND f.kind = 'file'),
+     counts AS (SELECT xxh128, size, sum(n) AS occurrences, count(*) AS layers
+                FROM (SELECT lid, xxh128, size, count(*) AS n FROM bf GROUP BY ALL)
+                GROUP BY ALL),
+     pairs AS (SELECT xxh128, size, path, {'h': xxh128, 's': size} AS content FROM (SELECT DISTINCT xxh128, size, path FROM bf)),
+     w AS (SELECT xxh128, size, path,
+                  lag(path, 1) OVER o AS q1, lag(path, 2) OVER o AS q2, lag(path, 3) OVER o AS q3, lag(path, 4) OVER o AS q4,
+                  1 + CAST(lag(content, 1) OVER o IS NOT DISTINCT FROM content AS INTEGER)
+                    + CAST(lag(content, 2) OVER o IS NOT DISTINCT FROM content AS INTEGER)
+                    + CAST(lag(content, 3) OVER o IS NOT DISTINCT FROM content AS INTEGER)
+                    + CAST(lag(content, 4) OVER o IS NOT DISTINCT FROM content AS INTEGER) AS k,
+                  lag(content, 5) OVER o IS NOT DISTINCT FROM content AS after_5th,
+                  lead(content, 1) OVER o IS DISTINCT FROM content AS last
+           FROM pairs
+           WINDOW o AS (ORDER BY xxh128, size, path)),
+     firsts AS (SELECT xxh128, size,
+                       CASE k WHEN 1 THEN [path] WHEN 2 THEN [q1, path] WHEN 3 THEN [q2, q1, path]
+                              WHEN 4 THEN [q3, q2, q1, path] ELSE [q4, q3, q2, q1, path] END AS paths
+                FROM w
+                WHERE (k = 5 AND NOT after_5th) OR (k < 5 AND last))
+SELECT c.xxh128, c.size, c.occurrences, c.layers, p.paths
+FROM counts c JOIN firsts p ON p.xxh128 IS NOT DISTINCT FROM c.xxh128 AND p.size = c.size;
 
-DROP TABLE derived_new_paths;
-DROP TABLE derived_new_contents;
+INSERT INTO layer_file_stats
+SELECT b.diff_id, sum(n), sum(size * n), sum(size * (n - 1))
+FROM (SELECT f.diff_id, f.xxh128, f.size, count(*) AS n
+      FROM files f
+      WHERE f.rowid BETWEEN getvariable('derived_lo') AND getvariable('derived_hi') AND f.kind = 'file'
+        AND f.diff_id IN (SELECT diff_id FROM derived_batch)
+      GROUP BY ALL) c
+JOIN derived_batch b ON b.diff_id = c.diff_id
+GROUP BY b.diff_id;
 
 INSERT INTO layer_path_stats
 SELECT f.diff_id, ls_directory(f.path), ls_extension(f.path), count(*), sum(f.size)
 FROM files f
-WHERE f.kind = 'file' AND f.diff_id IN (SELECT diff_id FROM derived_new) AND $1 IS NOT NULL
+WHERE f.rowid BETWEEN getvariable('derived_lo') AND getvariable('derived_hi') AND f.kind = 'file'
+  AND f.diff_id IN (SELECT diff_id FROM derived_batch)
 GROUP BY ALL;
 
-INSERT INTO layer_file_stats
-SELECT diff_id, sum(n), sum(size * n), sum(size * (n - 1))
-FROM (SELECT f.diff_id, f.xxh128, f.size, count(*) AS n FROM files f
-      WHERE f.kind = 'file' AND f.diff_id IN (SELECT diff_id FROM derived_new) AND $1 IS NOT NULL
-      GROUP BY ALL)
-GROUP BY diff_id;
+INSERT INTO derived_contents SELECT diff_id, run_id FROM derived_batch;
 
-INSERT INTO derived_contents SELECT diff_id, run_id FROM derived_new WHERE $1 IS NOT NULL;
+DELETE FROM derived_todo WHERE lid IN (SELECT lid FROM derived_batch);
 
-DROP TABLE derived_new;
+DROP TABLE derived_batch;
 
+-- @section merge
+-- content_stats written anew: its rows for contents no batch holds as they are; for the others the batches' figures
+-- summed, and added to the row there is (the batches' layer contents were not covered, so the counts add); the first
+-- path is the least, the example paths the first 5 distinct of all lists (a NULL list means one occurrence: its path).
+-- Written anew, not updated in place: DuckDB keeps a version of every vector a transaction deletes from or updates in
+-- memory until it ends, and the contents of a batch are spread over the whole table. In parts of about
+-- derived_batch_rows (content, path) pairs, by a hash of the content (section part, once per part), so that no
+-- statement holds more than a part.
+CREATE TABLE derived_content_stats (            -- the columns of content_stats (schema.sql)
+    xxh128        UHUGEINT,
+    size          BIGINT NOT NULL,
+    occurrences   BIGINT NOT NULL,
+    layers        BIGINT NOT NULL,
+    first_path    VARCHAR NOT NULL,
+    example_paths VARCHAR[],
+    first_directory VARCHAR NOT NULL,
+    first_extension VARCHAR NOT NULL
+);
+
+SET VARIABLE derived_parts = (SELECT CAST(greatest(1, ceil(coalesce(sum(len(paths)), 0) / getvariable('derived_batch_rows'))) AS BIGINT)
+                              FROM derived_partials);
+
+CREATE TABLE derived_pairs AS
+SELECT xxh128, size, path, {'h': xxh128, 's': size} AS content, hash(xxh128, size) % getvariable('derived_parts') AS part
+FROM (SELECT DISTINCT xxh128, size, unnest(paths) AS path FROM derived_partials);
+
+-- @section part
+-- The first 5 paths of each content of the part from one sort of its distinct (content, path) pairs (not a partition
+-- per content, which DuckDB keeps in memory): each pair sees the 5 before it; the row that ends a content's first 5
+-- (its 5th path, or its last if it has fewer) holds them all.
+INSERT INTO derived_content_stats
+WITH w AS (SELECT xxh128, size, path,
+                  lag(path, 1) OVER o AS q1, lag(path, 2) OVER o AS q2, lag(path, 3) OVER o AS q3, lag(path, 4) OVER o AS q4,
+                  1 + CAST(lag(content, 1) OVER o IS NOT DISTINCT FROM content AS INTEGER)
+                    + CAST(lag(content, 2) OVER o IS NOT DISTINCT FROM content AS INTEGER)
+                    + CAST(lag(content, 3) OVER o IS NOT DISTINCT FROM content AS INTEGER)
+                    + CAST(lag(content, 4) OVER o IS NOT DISTINCT FROM content AS INTEGER) AS k,
+                  lag(content, 5) OVER o IS NOT DISTINCT FROM content AS after_5th,
+                  lead(content, 1) OVER o IS DISTINCT FROM content AS last
+           FROM derived_pairs
+           WHERE part = getvariable('derived_part')
+           WINDOW o AS (ORDER BY xxh128, size, path)),
+     firsts AS (SELECT xxh128, size,
+                       CASE k WHEN 1 THEN [path] WHEN 2 THEN [q1, path] WHEN 3 THEN [q2, q1, path]
+                              WHEN 4 THEN [q3, q2, q1, path] ELSE [q4, q3, q2, q1, path] END AS paths
+                FROM w
+                WHERE (k = 5 AND NOT after_5th) OR (k < 5 AND last)),
+     sums AS (SELECT xxh128, size, sum(occurrences) AS occurrences, sum(layers) AS layers
+              FROM derived_partials
+              WHERE hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')
+              GROUP BY ALL),
+     added AS (SELECT s.xxh128, s.size, s.occurrences, s.layers, p.paths
+               FROM sums s JOIN firsts p ON p.xxh128 IS NOT DISTINCT FROM s.xxh128 AND p.size = s.size),
+     old AS (SELECT * FROM content_stats
+             WHERE hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')),
+     -- Joins that keep only the part's new contents in memory (the old rows of a part can be many: a fleet's).
+     matched AS (SELECT t.* FROM old t SEMI JOIN added a ON a.xxh128 IS NOT DISTINCT FROM t.xxh128 AND a.size = t.size)
+SELECT t.* FROM old t ANTI JOIN added a ON a.xxh128 IS NOT DISTINCT FROM t.xxh128 AND a.size = t.size
+UNION ALL
+SELECT xxh128, size, occurrences, layers, first_path, example_paths, ls_directory(first_path), ls_extension(first_path)
+FROM (SELECT a.xxh128, a.size, coalesce(t.occurrences, 0) + a.occurrences AS occurrences,
+             coalesce(t.layers, 0) + a.layers AS layers,
+             CASE WHEN t.size IS NULL THEN a.paths[1] ELSE least(t.first_path, a.paths[1]) END AS first_path,
+             CASE WHEN t.size IS NULL THEN CASE WHEN a.occurrences >= 2 THEN a.paths END
+                  ELSE list_sort(list_distinct(list_concat(coalesce(t.example_paths, [t.first_path]), a.paths)))[1:5] END
+               AS example_paths
+      FROM added a LEFT JOIN matched t ON t.xxh128 IS NOT DISTINCT FROM a.xxh128 AND t.size = a.size);
+
+-- @section merged
+DROP TABLE derived_pairs;
+
+DROP TABLE derived_partials;
+
+DROP TABLE content_stats;
+
+ALTER TABLE derived_content_stats RENAME TO content_stats;
+
+-- @section images
 -- file_duplicate_bytes of the images not covered yet: Σ over its distinct layer contents of their within-layer
 -- duplicate bytes, plus for each content found in k >= 2 of them, size × (k − 1). The latter is summed along the
 -- image's layer sequence (each layer content counted at its first position): a layer adds the bytes of its contents
 -- already in a layer below it. Images sharing a prefix share that work (a prefix is a node, as in shared_bases),
 -- and only contents stored in two or more layers at all can take part.
 CREATE OR REPLACE TEMP TABLE derived_images AS
-SELECT image_id FROM images WHERE $1 IS NOT NULL AND image_id NOT IN (SELECT image_id FROM image_file_stats);
+SELECT image_id FROM images WHERE image_id NOT IN (SELECT image_id FROM image_file_stats);
 
 CREATE OR REPLACE TEMP TABLE derived_ids AS
-SELECT diff_id, CAST(row_number() OVER (ORDER BY diff_id) AS INTEGER) AS lid FROM derived_contents WHERE $1 IS NOT NULL;
+SELECT diff_id, CAST(row_number() OVER (ORDER BY diff_id) AS INTEGER) AS lid FROM derived_contents;
 
 CREATE OR REPLACE TEMP TABLE derived_chain AS
 WITH first_pos AS (SELECT il.image_id, ids.lid, min(il.position) AS position
@@ -102,23 +217,40 @@ WITH first_pos AS (SELECT il.image_id, ids.lid, min(il.position) AS position
                                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), []) AS below
                FROM first_pos)
 SELECT image_id, lid, below, md5(array_to_string(list_append(below, lid), ',')) AS node
-FROM chain WHERE $1 IS NOT NULL;
+FROM chain;
 
-CREATE OR REPLACE TEMP TABLE derived_x AS
+-- The layers and contents that can take part (a table of the database, not TEMP: tens of millions of rows on a fleet),
+-- in parts of about derived_batch_rows / 4 rows by a hash of the content (section image_part, once per part): a node's
+-- bytes are a sum over contents.
+CREATE TABLE derived_x AS
 SELECT DISTINCT ids.lid, f.xxh128, f.size
-FROM files f JOIN derived_ids ids ON ids.diff_id = f.diff_id
-WHERE f.kind = 'file' AND $1 IS NOT NULL
-  AND ids.lid IN (SELECT lid FROM derived_chain WHERE len(below) > 0 UNION SELECT unnest(below) FROM derived_chain)
-  AND (f.xxh128, f.size) IN (SELECT (xxh128, size) FROM content_stats WHERE layers >= 2);
+FROM files f
+JOIN derived_ids ids ON ids.diff_id = f.diff_id
+SEMI JOIN (SELECT xxh128, size FROM content_stats WHERE layers >= 2) c ON c.xxh128 IS NOT DISTINCT FROM f.xxh128 AND c.size = f.size
+WHERE f.kind = 'file'
+  AND ids.lid IN (SELECT lid FROM derived_chain WHERE len(below) > 0 UNION SELECT unnest(below) FROM derived_chain);
 
+SET VARIABLE derived_image_parts = (SELECT CAST(greatest(1, ceil(4 * count(*) / getvariable('derived_batch_rows'))) AS BIGINT) FROM derived_x);
+
+CREATE TABLE derived_node_pairs AS
+SELECT DISTINCT node, lid, unnest(below) AS lid_below FROM derived_chain WHERE len(below) > 0;
+
+CREATE TABLE derived_overlap (node VARCHAR, bytes HUGEINT);
+
+-- @section image_part
+INSERT INTO derived_overlap
+WITH x AS (SELECT lid, xxh128, size FROM derived_x
+           WHERE hash(xxh128, size) % getvariable('derived_image_parts') = getvariable('derived_image_part'))
+SELECT node, sum(size)
+FROM (SELECT DISTINCT p.node, a.xxh128, a.size
+      FROM derived_node_pairs p
+      JOIN x a ON a.lid = p.lid
+      JOIN x b ON b.lid = p.lid_below AND b.xxh128 IS NOT DISTINCT FROM a.xxh128 AND b.size = a.size)
+GROUP BY node;
+
+-- @section images_done
 INSERT INTO image_file_stats
-WITH pairs AS (SELECT DISTINCT node, lid, unnest(below) AS lid_below FROM derived_chain WHERE len(below) > 0),
-     overlap AS (SELECT node, sum(size) AS bytes
-                 FROM (SELECT DISTINCT p.node, a.xxh128, a.size
-                       FROM pairs p
-                       JOIN derived_x a ON a.lid = p.lid
-                       JOIN derived_x b ON b.lid = p.lid_below AND b.xxh128 IS NOT DISTINCT FROM a.xxh128 AND b.size = a.size)
-                 GROUP BY node),
+WITH overlap AS (SELECT node, sum(bytes) AS bytes FROM derived_overlap GROUP BY node),
      per_image AS (SELECT c.image_id, sum(coalesce(o.bytes, 0)) + sum(coalesce(w.within_layer_duplicate_bytes, 0)) AS bytes
                    FROM derived_chain c
                    LEFT JOIN overlap o ON o.node = c.node
@@ -126,14 +258,16 @@ WITH pairs AS (SELECT DISTINCT node, lid, unnest(below) AS lid_below FROM derive
                    LEFT JOIN layer_file_stats w ON w.diff_id = ids.diff_id
                    GROUP BY c.image_id)
 SELECT i.image_id, CAST(coalesce(p.bytes, 0) AS BIGINT)
-FROM derived_images i LEFT JOIN per_image p ON p.image_id = i.image_id
-WHERE $1 IS NOT NULL;
+FROM derived_images i LEFT JOIN per_image p ON p.image_id = i.image_id;
 
+DROP TABLE derived_overlap;
+DROP TABLE derived_node_pairs;
 DROP TABLE derived_x;
 DROP TABLE derived_chain;
 DROP TABLE derived_ids;
 DROP TABLE derived_images;
 
+-- @section totals
 -- The totals of the run over the images it saw. When it saw every referenced layer content (a fleet rescanned whole),
 -- the file figures are the derived table's; otherwise they are computed over its layer contents.
 UPDATE scan_runs SET

@@ -4,7 +4,8 @@
 -- 'etc/a' -> 'etc', 'a' -> '/').
 CREATE OR REPLACE MACRO ls_directory(path) AS
   CASE WHEN strpos(path, '/') = 0 THEN '/'
-       ELSE array_to_string(string_split(path, '/')[1:least(2, len(string_split(path, '/')) - 1)], '/') END;
+       WHEN strpos(substr(path, strpos(path, '/') + 1), '/') = 0 THEN substr(path, 1, strpos(path, '/') - 1)
+       ELSE substr(path, 1, strpos(path, '/') + strpos(substr(path, strpos(path, '/') + 1), '/') - 1) END;
 
 -- The file type a file is counted under: the lower-cased extension of its name, its last suffix that is not all
 -- digits, before any version numbers ('libz.so.1.3' -> 'so', 'a.tar.gz' -> 'gz'); a leading '.' starts no extension

@@ -1,0 +1,282 @@
+using LayerStats.Storage;
+
+namespace LayerStats.Tests.Storage;
+
+/// <summary>
+/// The end-of-run maintenance of the derived tables (run_snapshot.sql), run in batches of a few rows so that every
+/// content's occurrences, first path and example paths come from several batches, compared with the definitions over
+/// <c>files</c> and with what the views compute live; on a first fill, an incremental run, and a start-over.
+/// </summary>
+public sealed class DerivedTablesTests
+{
+    /// <summary>The derived tables as their definitions (docs/schema.md) state them, from the rows they derive from.</summary>
+    private static readonly (string Table, string Actual, string Expected)[] Definitions =
+    [
+        ("content_stats",
+            "SELECT xxh128, size, occurrences, layers, first_path, example_paths, first_directory, first_extension FROM content_stats",
+            """
+            SELECT xxh128, size, count(*), count(DISTINCT diff_id), min(path),
+                   CASE WHEN count(*) >= 2 THEN list(DISTINCT path ORDER BY path)[1:5] END,
+                   ls_directory(min(path)), ls_extension(min(path))
+            FROM content_files GROUP BY xxh128, size
+            """),
+        ("layer_file_stats",
+            "SELECT diff_id, files, bytes, within_layer_duplicate_bytes FROM layer_file_stats",
+            """
+            SELECT diff_id, sum(n), sum(size * n), sum(size * (n - 1))
+            FROM (SELECT diff_id, xxh128, size, count(*) AS n FROM content_files GROUP BY ALL) GROUP BY diff_id
+            """),
+        ("layer_path_stats",
+            "SELECT diff_id, directory, extension, files, bytes FROM layer_path_stats",
+            "SELECT diff_id, ls_directory(path), ls_extension(path), count(*), sum(size) FROM content_files GROUP BY ALL"),
+        ("image_file_stats",
+            "SELECT image_id, file_duplicate_bytes FROM image_file_stats",
+            """
+            SELECT i.image_id, CAST(coalesce(sum(c.size * (c.n - 1)), 0) AS BIGINT)
+            FROM images i
+            LEFT JOIN (SELECT d.image_id, f.xxh128, f.size, count(*) AS n
+                       FROM (SELECT DISTINCT image_id, diff_id FROM image_layers) d JOIN content_files f ON f.diff_id = d.diff_id
+                       GROUP BY ALL) c ON c.image_id = i.image_id
+            GROUP BY i.image_id
+            """),
+        ("derived_contents", "SELECT diff_id, content_run_id FROM derived_contents", "SELECT diff_id, run_id FROM referenced_contents"),
+    ];
+
+    /// <summary>What the reports read from the derived tables while they are fresh, and otherwise compute from files.</summary>
+    private static readonly string[] Views =
+    [
+        "SELECT * FROM summary",
+        "SELECT * FROM file_contents ORDER BY xxh128, size",
+        "SELECT * FROM duplicate_files ORDER BY content_hash, size",
+        "SELECT * FROM duplicate_bytes_by_directory ORDER BY directory",
+        "SELECT * FROM duplicate_bytes_by_extension ORDER BY extension",
+        "SELECT digest, files FROM layer_summary ORDER BY digest",
+        "SELECT * FROM image_file_duplicates ORDER BY image_id",
+        "SELECT * FROM gate_images ORDER BY image_id",
+    ];
+
+    [Fact]
+    public void Batches_of_a_few_rows_give_exactly_the_figures_of_the_definitions_and_of_the_live_views()
+    {
+        using var dir = new TempDir();
+        using var db = LayerStatsDatabase.Open(dir.File("d.duckdb"));
+        // Layers 0-11: rows appended layer by layer; 12-17: their rows interleaved (row ids of a layer not contiguous).
+        Fill(db, layers: (0, 18), interleavedFrom: 12, images: (0, 5));
+        Assert.Equal(0, Snapshot(db, 1));
+        Assert.True(Fresh(db));
+        // Contents spread over many layers, so their first and example paths cross batches.
+        Assert.True(Scalar(db, "SELECT count(*) FROM content_stats WHERE layers >= 4 AND len(example_paths) = 5") >= 3);
+        Assert.True(Scalar(db, "SELECT count(DISTINCT diff_id) FROM layer_file_stats") >= 15);
+        AssertDefinitions(db);
+        AssertViewsAsLive(db);
+
+        // A later run adds images with new layer contents and layers already covered: merged into what is there.
+        Fill(db, layers: (18, 26), interleavedFrom: 22, images: (5, 9));
+        Assert.False(Fresh(db));
+        var live = Views.Select(v => Rows(db, v)).ToList();
+        Assert.Equal(0, Snapshot(db, 2));
+        Assert.True(Fresh(db));
+        AssertDefinitions(db);
+        for (int i = 0; i < Views.Length; i++)
+        {
+            Assert.Equal(live[i], Rows(db, Views[i]));
+        }
+
+        // A covered layer content replaced (stored again by another run): everything is computed again.
+        Execute(db, "UPDATE layer_contents SET run_id = 3 WHERE diff_id = printf('sha256:%064x', 4)");
+        Assert.False(Fresh(db));
+        Assert.Equal(0, Snapshot(db, 3));
+        Assert.True(Fresh(db));
+        AssertDefinitions(db);
+        AssertViewsAsLive(db);
+    }
+
+    [Fact]
+    public void One_batch_for_everything_gives_the_same_tables_as_batches_of_one_layer()
+    {
+        using var dir = new TempDir();
+        using var big = LayerStatsDatabase.Open(dir.File("big.duckdb"));
+        using var small = LayerStatsDatabase.Open(dir.File("small.duckdb"));
+        foreach (var db in new[] { big, small })
+        {
+            Fill(db, layers: (0, 26), interleavedFrom: 20, images: (0, 9));
+        }
+
+        var store = new DuckDbScanStore(big) { DerivedBatchRows = long.MaxValue / 4 };
+        int batches = 0;
+        var tracing = new DuckDbScanStore(small) { DerivedBatchRows = 1, SnapshotTrace = (name, _) => batches += name == "batch" ? 1 : 0 };
+        store.RunSnapshot(1);
+        tracing.RunSnapshot(1);
+        Assert.Empty(store.Warnings);
+        Assert.Empty(tracing.Warnings);
+        // A batch per referenced layer content (0-25 but 23, which no image references), the empty one (5) with the next.
+        Assert.Equal(25, Scalar(small, "SELECT count(*) FROM referenced_contents"));
+        Assert.Equal(24, batches);
+        foreach (var (table, actual, _) in Definitions)
+        {
+            Assert.Equal(Rows(big, actual + " ORDER BY ALL"), Rows(small, actual + " ORDER BY ALL"));
+            Assert.True(Scalar(big, $"SELECT count(*) FROM {table}") > 0, table);
+        }
+    }
+
+    [Fact]
+    public void A_step_that_does_not_fit_the_scan_limit_is_finished_with_the_report_limit()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("t.duckdb");
+        using (var db = LayerStatsDatabase.Open(path))
+        {
+            Fill(db, layers: (0, 26), interleavedFrom: 20, images: (0, 9));
+        }
+
+        // A limit no round fits in: the step runs out of memory, then finishes with what a report gets.
+        using var tiny = LayerStatsDatabase.Open(path);
+        Execute(tiny, "SET memory_limit = '1MB'");
+        var steps = new List<string>();
+        var store = new DuckDbScanStore(tiny) { DerivedBatchRows = 25, SnapshotTrace = (name, _) => steps.Add(name) };
+        store.RunSnapshot(1);
+        Assert.Empty(store.Warnings);
+        Assert.Contains("retry at the report memory limit", steps);
+        Assert.True(Fresh(tiny));
+        AssertDefinitions(tiny);
+        // And the scan's own limit is back.
+        Assert.Equal("122.0 MiB", Convert.ToString(ScalarObject(tiny, "SELECT current_setting('memory_limit')"), System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    private static object? ScalarObject(LayerStatsDatabase db, string sql)
+    {
+        using var cmd = db.Connection.CreateCommand();
+        cmd.CommandText = sql;
+        return cmd.ExecuteScalar();
+    }
+
+    /// <summary>Runs the end-of-run step with batches of 25 rows; returns the number of warnings.</summary>
+    private static int Snapshot(LayerStatsDatabase db, int run)
+    {
+        int batches = 0;
+        var store = new DuckDbScanStore(db) { DerivedBatchRows = 25, SnapshotTrace = (name, _) => batches += name == "batch" ? 1 : 0 };
+        store.RunSnapshot(run);
+        Assert.True(batches >= 4, $"{batches} batches");
+        return store.Warnings.Count;
+    }
+
+    private static void AssertDefinitions(LayerStatsDatabase db)
+    {
+        foreach (var (table, actual, expected) in Definitions)
+        {
+            long rows = Scalar(db, $"SELECT count(*) FROM ({expected})");
+            Assert.True(rows > 0, table);
+            Assert.Equal(rows, Scalar(db, $"SELECT count(*) FROM {table}"));
+            Assert.Equal(0, Scalar(db, $"SELECT count(*) FROM ({actual} EXCEPT {expected})"));
+            Assert.Equal(0, Scalar(db, $"SELECT count(*) FROM ({expected} EXCEPT {actual})"));
+        }
+    }
+
+    /// <summary>The views give the same rows from the derived tables as computed live (derived tables seen as stale).</summary>
+    private static void AssertViewsAsLive(LayerStatsDatabase db)
+    {
+        var fresh = Views.Select(v => Rows(db, v)).ToList();
+        using var tx = db.Connection.BeginTransaction();
+        Execute(db, "DELETE FROM derived_contents WHERE diff_id = (SELECT min(diff_id) FROM derived_contents)");
+        Assert.False(Fresh(db));
+        for (int i = 0; i < Views.Length; i++)
+        {
+            Assert.Equal(fresh[i], Rows(db, Views[i]));
+        }
+
+        tx.Rollback();
+    }
+
+    /// <summary>
+    /// Layer contents lo..hi-1 (layer 23 in no image) with 0-40 entries each: regular files (some contents twice in a
+    /// layer, one hash with two sizes), directories, hardlinks; paths spread so that a content's paths come from many
+    /// layers. Images lo..hi-1: image i has base layers (i % 2), (i % 2) + 2, then layers of its own from the range.
+    /// </summary>
+    private static void Fill(LayerStatsDatabase db, (int Lo, int Hi) layers, int interleavedFrom, (int Lo, int Hi) images)
+    {
+        string Files(string range, string filter) => $"""
+            INSERT INTO files
+            SELECT printf('sha256:%064x', l), f,
+                   'p' || ((l * 7 + f * 5) % 6) || '/d' || (f % 3) || '/n' || ((l + f) % 9)
+                       || ['.so.1', '.py', '', '.tar.gz', '.1'][1 + (l + 2 * f) % 5],
+                   CASE WHEN f % 7 = 6 THEN 'dir' WHEN f % 11 = 10 THEN 'hardlink' ELSE 'file' END,
+                   CASE WHEN f % 7 = 6 OR f % 11 = 10 THEN 0 ELSE 100 + ((l * 31 + f * 17) % 23) * 3 + CASE WHEN f % 13 = 0 THEN 1 ELSE 0 END END,
+                   420, 0, 0, NULL, NULL,
+                   CASE WHEN f % 7 = 6 OR f % 11 = 10 THEN NULL ELSE CAST((l * 31 + f * 17) % 23 AS UHUGEINT) * 18446744073709551616::UHUGEINT END,
+                   NULL, l
+            FROM {range}
+            WHERE {filter}
+            ORDER BY l, f
+            """;
+        string entries = "(CASE WHEN l = 5 THEN 0 WHEN l = 7 THEN 3 ELSE 10 + (l * 13) % 31 END)";
+        int lo = layers.Lo, hi = layers.Hi, mid = interleavedFrom;
+        Execute(db, $"INSERT INTO scan_runs (run_id, started_at, status, tool_version, file_hashing, inputs) SELECT coalesce(max(run_id), 0) + 1, now(), 'running', 'test', 'xxh128', 1 FROM scan_runs");
+        Execute(db, $"""
+            INSERT INTO layer_contents SELECT printf('sha256:%064x', l), 1000 * l, {entries}, 'xxh128', (SELECT max(run_id) FROM scan_runs), l FROM range({lo}, {hi}) t(l)
+            """);
+        Execute(db, $"""
+            INSERT INTO layers SELECT printf('sha256:%064x', 1000 + l), 100 * l + 1, 'application/vnd.oci.image.layer.v1.tar', 'none',
+                printf('sha256:%064x', l), 1000 * l, false, (SELECT max(run_id) FROM scan_runs) FROM range({lo}, {hi}) t(l)
+            """);
+        Execute(db, Files($"range({lo}, {mid}) a(l), range(40) b(f)", $"f < {entries}"));
+        // Interleaved: the first half of every layer's rows, then the second half.
+        Execute(db, Files($"range({mid}, {hi}) a(l), range(40) b(f)", $"f < {entries} AND f < 20"));
+        Execute(db, Files($"range({mid}, {hi}) a(l), range(40) b(f)", $"f < {entries} AND f >= 20"));
+        Execute(db, $"""
+            INSERT INTO image_layers
+            SELECT printf('sha256:%064x', 5000 + i), p, printf('sha256:%064x', 1000 + l), printf('sha256:%064x', l), NULL
+            FROM (SELECT i, 0 AS p, i % 2 AS l FROM range({images.Lo}, {images.Hi}) t(i)
+                  UNION ALL SELECT i, 1, i % 2 + 2 FROM range({images.Lo}, {images.Hi}) t(i)
+                  UNION ALL SELECT i, 2 + j, {lo} + ((i * 5 + j * 3) % ({hi} - {lo})) FROM range({images.Lo}, {images.Hi}) t(i), range(4) u(j))
+            WHERE l <> 23
+            """);
+        // Every layer but 23 in some image.
+        Execute(db, $"""
+            INSERT INTO image_layers
+            SELECT printf('sha256:%064x', 5000 + {images.Lo}), 6 + row_number() OVER (ORDER BY l), printf('sha256:%064x', 1000 + l), printf('sha256:%064x', l), NULL
+            FROM range({lo}, {hi}) t(l)
+            WHERE l <> 23 AND printf('sha256:%064x', l) NOT IN (SELECT diff_id FROM image_layers)
+            """);
+        Execute(db, $"""
+            INSERT INTO images
+            SELECT printf('sha256:%064x', 5000 + i), NULL, 'application/vnd.docker.distribution.manifest.v2+json', printf('sha256:%064x', 5000 + i),
+                   'linux', 'amd64', NULL, NULL, 6, 0, 0, 0, 0, 1.0, 0, NULL, 0, 0, 1, 1
+            FROM range({images.Lo}, {images.Hi}) t(i)
+            """);
+        Execute(db, "INSERT INTO run_images SELECT (SELECT max(run_id) FROM scan_runs), image_id FROM images");
+    }
+
+    private static bool Fresh(LayerStatsDatabase db) => Scalar(db, "SELECT CAST(fresh AS INTEGER) FROM derived_state") == 1;
+
+    private static List<string> Rows(LayerStatsDatabase db, string sql)
+    {
+        using var cmd = db.Connection.CreateCommand();
+        cmd.CommandText = sql;
+        using var reader = cmd.ExecuteReader();
+        var rows = new List<string>();
+        while (reader.Read())
+        {
+            rows.Add(string.Join(" | ", Enumerable.Range(0, reader.FieldCount).Select(i => reader.IsDBNull(i) ? "NULL" : Text(reader.GetValue(i)))));
+        }
+
+        return rows;
+    }
+
+    private static string Text(object value) => value is System.Collections.IEnumerable list and not string
+        ? "[" + string.Join(", ", list.Cast<object?>().Select(v => v?.ToString() ?? "NULL")) + "]"
+        : Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? "";
+
+    private static long Scalar(LayerStatsDatabase db, string sql)
+    {
+        using var cmd = db.Connection.CreateCommand();
+        cmd.CommandText = sql;
+        return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static void Execute(LayerStatsDatabase db, string sql)
+    {
+        using var cmd = db.Connection.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+}
