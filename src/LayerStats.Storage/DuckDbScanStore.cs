@@ -9,9 +9,11 @@ using LayerStats.Core.Scanning;
 namespace LayerStats.Storage;
 
 /// <summary>
-/// The DuckDB side of a scan. Called only by the pipeline's writer (one task): every layer load runs in a
-/// transaction on a connection of its own, so a layer's entries are committed with its row or not at all,
-/// and an image with its layers and references in one transaction.
+/// The DuckDB side of a scan. Called only by the pipeline's writer (one task): every layer load runs on a connection
+/// of its own, so a layer's entries count (are in layer_contents) with its row or not at all — a big layer's rows are
+/// committed in chunks under a layer_loads marker first (see <see cref="LayerLoad"/>) — and an image is committed with
+/// its layers and references in one transaction. Each content's rows carry its content_id, by which the per-image
+/// analysis reads them.
 /// </summary>
 public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 {
