@@ -249,19 +249,8 @@ public sealed class LayerStatsDatabase : IDisposable
         cmd.ExecuteNonQuery();
     }
 
-    private static int ReadSchemaVersion(DuckDBConnection connection)
-    {
-        using var cmd = connection.CreateCommand();
-        cmd.CommandText = "SELECT value FROM schema_info WHERE key = 'schema_version'";
-        try
-        {
-            return cmd.ExecuteScalar() is string s ? int.Parse(s, System.Globalization.CultureInfo.InvariantCulture) : 0;
-        }
-        catch (DuckDBException)
-        {
-            return 0;
-        }
-    }
+    private static int ReadSchemaVersion(DuckDBConnection connection) =>
+        ReadInfo(connection, "schema_version") is { } s ? int.Parse(s, System.Globalization.CultureInfo.InvariantCulture) : 0;
 
     internal static void Execute(DuckDBConnection connection, string sql)
     {
