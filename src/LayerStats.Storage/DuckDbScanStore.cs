@@ -232,13 +232,20 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         var found = new Dictionary<Digest, StoredLayer>();
         foreach (var chunk in digests.Chunk(LookupChunk))
         {
+            foreach (var digest in chunk)
+            {
+                _absentLayers.Add(digest.ToString()); // removed below for the stored ones
+            }
+
             using var cmd = Command(
                 $"SELECT digest, size, diff_id, uncompressed_size, is_foreign FROM layers WHERE digest IN ({Placeholders(chunk.Length)})",
                 chunk.Select(d => (object?)d.ToString()).ToArray());
             using var reader = cmd.ExecuteReader();
             while (reader.Read())
             {
-                var digest = Digest.Parse(reader.GetString(0));
+                string key = reader.GetString(0);
+                _absentLayers.Remove(key);
+                var digest = Digest.Parse(key);
                 found[digest] = new StoredLayer(
                     digest,
                     reader.GetInt64(1),
@@ -256,24 +263,64 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         var found = new Dictionary<Digest, FileHashing>();
         foreach (var chunk in diffIds.Chunk(LookupChunk))
         {
+            foreach (var diffId in chunk)
+            {
+                _contents[diffId.ToString()] = null; // set below for the stored ones
+            }
+
             using var cmd = Command(
                 $"SELECT diff_id, file_hashing FROM layer_contents WHERE diff_id IN ({Placeholders(chunk.Length)})",
                 chunk.Select(d => (object?)d.ToString()).ToArray());
             using var reader = cmd.ExecuteReader();
             while (reader.Read())
             {
-                found[Digest.Parse(reader.GetString(0))] = ParseHashing(reader.GetString(1));
+                string key = reader.GetString(0);
+                var hashing = ParseHashing(reader.GetString(1));
+                _contents[key] = hashing;
+                found[Digest.Parse(key)] = hashing;
             }
         }
 
         return found;
     }
 
-    public FileHashing? FindContent(Digest diffId)
+    public FileHashing? FindContent(Digest diffId) => LookUpContent(diffId.ToString());
+
+    private FileHashing? LookUpContent(string diffId)
     {
-        using var cmd = Command("SELECT file_hashing FROM layer_contents WHERE diff_id = ?", diffId.ToString());
-        return cmd.ExecuteScalar() is string name ? ParseHashing(name) : null;
+        using var cmd = Command("SELECT file_hashing FROM layer_contents WHERE diff_id = ?", diffId);
+        var hashing = cmd.ExecuteScalar() is string name ? ParseHashing(name) : (FileHashing?)null;
+        _contents[diffId] = hashing;
+        return hashing;
     }
+
+    /// <summary>
+    /// The hashing with which <paramref name="diffId"/> is stored (committed), or null: from what this store has looked
+    /// up or committed itself, else asked. What a look-up found stays true until this store writes: it is the database's
+    /// only writer while it lives (DuckDB's file lock keeps other processes out; in a scan, the pipeline's writer alone
+    /// writes, through this store), and layer_contents rows change only in its layer loads' commits.
+    /// </summary>
+    private FileHashing? StoredContent(string diffId) =>
+        _contents.TryGetValue(diffId, out var known) ? known : LookUpContent(diffId);
+
+    /// <summary>The committed layer_contents state of each diff_id this store has looked up or committed (see <see cref="StoredContent"/>).</summary>
+    private readonly Dictionary<string, FileHashing?> _contents = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Blob digests a look-up found without a layers row and this store has not inserted since: their row is inserted
+    /// with a plain INSERT, which DuckDB runs in a fifth of the time of INSERT ... ON CONFLICT DO NOTHING (same reasoning
+    /// as <see cref="StoredContent"/>).
+    /// </summary>
+    private readonly HashSet<string> _absentLayers = new(StringComparer.Ordinal);
+
+    /// <summary>Image ids a look-up (<see cref="TouchImage"/>) found not stored and this store has not committed since.</summary>
+    private readonly HashSet<string> _absentImages = new(StringComparer.Ordinal);
+
+    private const string InsertLayerSql = "INSERT INTO layers VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+
+    /// <summary>The statement that inserts a layers row: plain when the row is known to be absent.</summary>
+    private string InsertLayer(string digest) =>
+        _absentLayers.Contains(digest) ? InsertLayerSql : InsertLayerSql + " ON CONFLICT DO NOTHING";
 
     /// <summary>A stored config blob by digest (verified when stored), or null. Thread-safe: sources call it from several tasks.</summary>
     public byte[]? FindConfig(Digest digest)
@@ -350,8 +397,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             return holder == load;
         }
 
-        using var cmd = Command("SELECT count(*) FROM layer_contents WHERE diff_id = ?", diffId);
-        if (Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0)
+        if (StoredContent(diffId) is not null)
         {
             return false;
         }
@@ -422,11 +468,13 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     public void AddLayer(int runId, LayerRecord layer)
     {
+        string digest = layer.Digest.ToString();
         using var cmd = Command(
-            "INSERT INTO layers VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            layer.Digest.ToString(), layer.Size, layer.MediaType, CompressionName(layer.Compression), layer.DiffId.ToString(),
+            InsertLayer(digest),
+            digest, layer.Size, layer.MediaType, CompressionName(layer.Compression), layer.DiffId.ToString(),
             layer.UncompressedSize, layer.IsForeign, runId);
         cmd.ExecuteNonQuery();
+        _absentLayers.Remove(digest);
     }
 
     public IEnumerable<AnalysisEntry> StreamAnalysisEntries(Digest diffId)
@@ -468,61 +516,111 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         string id = image.Id.ToString();
         using var tx = _connection.BeginTransaction();
         bool exists;
-        using (var check = Command("SELECT count(*) FROM images WHERE image_id = ?", id))
+        if (_absentImages.Contains(id))
         {
+            exists = false; // TouchImage found it not stored, and only this store inserts images
+        }
+        else
+        {
+            using var check = Command("SELECT count(*) FROM images WHERE image_id = ?", id);
             exists = Convert.ToInt64(check.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0;
         }
 
         if (exists)
         {
-            using var touch = Command("UPDATE images SET last_run_id = ? WHERE image_id = ?", runId, id);
-            touch.ExecuteNonQuery();
+            using (var touch = Command("UPDATE images SET last_run_id = ? WHERE image_id = ?", runId, id))
+            {
+                touch.ExecuteNonQuery();
+            }
+
+            UpsertReferences(runId, id, record.References);
+            MarkSeen(runId, id);
+            tx.Commit();
+            return;
         }
-        else
+
+        var config = image.Config;
+        var f = record.Figures;
+        using (var insert = Command(
+            "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            id, image.ManifestDigest?.ToString(), image.ManifestMediaType, image.ConfigDigest.ToString(),
+            config.Platform.Os, config.Platform.Architecture, config.Platform.Variant, config.Created,
+            image.Layers.Count, record.CompressedBytes, record.UncompressedBytes, f.HiddenBytes, f.HiddenFiles,
+            f.Efficiency, f.WastedBytes, double.IsFinite(f.UserWastedPercent) ? f.UserWastedPercent : null, f.DiveSizeBytes, f.DiveUserSizeBytes, runId, runId))
         {
-            var config = image.Config;
-            var f = record.Figures;
-            using (var insert = Command(
-                "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                id, image.ManifestDigest?.ToString(), image.ManifestMediaType, image.ConfigDigest.ToString(),
-                config.Platform.Os, config.Platform.Architecture, config.Platform.Variant, config.Created,
-                image.Layers.Count, record.CompressedBytes, record.UncompressedBytes, f.HiddenBytes, f.HiddenFiles,
-                f.Efficiency, f.WastedBytes, double.IsFinite(f.UserWastedPercent) ? f.UserWastedPercent : null, f.DiveSizeBytes, f.DiveUserSizeBytes, runId, runId))
-            {
-                insert.ExecuteNonQuery();
-            }
-
-            using (var insertConfig = Command("INSERT INTO configs VALUES (?, ?) ON CONFLICT DO NOTHING", image.ConfigDigest.ToString(), image.ConfigBytes.ToArray()))
-            {
-                insertConfig.ExecuteNonQuery();
-            }
-
-            var createdBy = config.LayerCreatedBy();
-            using var appender = _connection.CreateAppender("image_layers");
-            for (int i = 0; i < image.Layers.Count; i++)
-            {
-                appender.CreateRow()
-                    .AppendValue(id)
-                    .AppendValue(i)
-                    .AppendValue(image.Layers[i].Digest.ToString())
-                    .AppendValue(config.DiffIds[i].ToString())
-                    .AppendValue(createdBy[i])
-                    .EndRow();
-            }
+            insert.ExecuteNonQuery();
         }
 
-        UpsertReferences(runId, id, record.References);
-        MarkSeen(runId, id);
+        // Images may share a config blob. (WHERE NOT EXISTS: about half the CPU of ON CONFLICT DO NOTHING in DuckDB.)
+        string configDigest = image.ConfigDigest.ToString();
+        using (var insertConfig = Command(
+            "INSERT INTO configs SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM configs WHERE digest = ?)", configDigest, image.ConfigBytes.ToArray(), configDigest))
+        {
+            insertConfig.ExecuteNonQuery();
+        }
+
+        // Multi-row VALUES: a statement costs about half of creating and closing an appender for a few rows.
+        var createdBy = config.LayerCreatedBy();
+        foreach (var chunk in Enumerable.Range(0, image.Layers.Count).Chunk(LookupChunk / 5))
+        {
+            var parameters = new List<object?>(chunk.Length * 5);
+            foreach (int i in chunk)
+            {
+                parameters.AddRange([id, i, image.Layers[i].Digest.ToString(), config.DiffIds[i].ToString(), createdBy[i]]);
+            }
+
+            using var insertLayers = Command($"INSERT INTO image_layers VALUES {Rows(chunk.Length, 5)}", parameters.ToArray());
+            insertLayers.ExecuteNonQuery();
+        }
+
+        // A new image has no references and no run_images row yet: plain inserts (an upsert costs 4-5 times as much).
+        InsertReferences(runId, id, record.References);
+        using (var seen = Command("INSERT INTO run_images VALUES (?, ?)", runId, id))
+        {
+            seen.ExecuteNonQuery();
+        }
+
         tx.Commit();
+        _absentImages.Remove(id);
     }
+
+    /// <summary>The references of an image that has none stored: one row per key, as upserting them in order would leave it.</summary>
+    private void InsertReferences(int runId, string id, IReadOnlyList<ImageReference> references)
+    {
+        var rows = references
+            .GroupBy(r => (r.Source, Repository: r.Repository ?? "", Tag: r.Tag ?? ""))
+            .Select(g => (g.Key, IndexDigest: g.LastOrDefault(r => r.IndexDigest is not null)?.IndexDigest))
+            .ToList();
+        foreach (var chunk in rows.Chunk(LookupChunk / 8))
+        {
+            var parameters = new List<object?>(chunk.Length * 7);
+            foreach (var (key, indexDigest) in chunk)
+            {
+                parameters.AddRange([id, key.Source, key.Repository, key.Tag, indexDigest?.ToString(), runId, runId]);
+            }
+
+            using var cmd = Command($"INSERT INTO image_refs VALUES {Rows(chunk.Length, 7)}", parameters.ToArray());
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>"(?, ?), (?, ?)": <paramref name="rows"/> rows of <paramref name="columns"/> parameters.</summary>
+    private static string Rows(int rows, int columns) =>
+        string.Join(", ", Enumerable.Repeat($"({Placeholders(columns)})", rows));
 
     public bool TouchImage(int runId, Digest imageId, IReadOnlyList<ImageReference> references)
     {
         string id = imageId.ToString();
+        if (_absentImages.Contains(id))
+        {
+            return false; // a look-up found it not stored, and only this store inserts images
+        }
+
         using var tx = _connection.BeginTransaction();
         using var touch = Command("UPDATE images SET last_run_id = ? WHERE image_id = ?", runId, id);
         if (touch.ExecuteNonQuery() == 0)
         {
+            _absentImages.Add(id);
             return false;
         }
 
@@ -549,6 +647,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         }
 
         var stored = images.Where(i => touched.Contains(i.ImageId)).ToList();
+        var absent = images.Where(i => !touched.Contains(i.ImageId)).Select(i => i.ImageId.ToString()).ToList();
         // One row per key (as upserting them one by one would leave it: the last index digest stated wins).
         var rows = stored
             .SelectMany(i => i.References.Select(r => (i.ImageId, Reference: r)))
@@ -585,6 +684,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         }
 
         tx.Commit();
+        _absentImages.UnionWith(absent);
         return touched;
     }
 
@@ -751,10 +851,9 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             _diffId = expectedDiffId.ToString();
             _transaction = connection.BeginTransaction();
             _contentId = contentId;
-            using var check = Command(_connection, "SELECT file_hashing FROM layer_contents WHERE diff_id = ?", _diffId);
-            if (check.ExecuteScalar() is string stored)
+            if (store.StoredContent(_diffId) is { } stored)
             {
-                if (!ParseHashing(stored).Covers(hashing))
+                if (!stored.Covers(hashing))
                 {
                     // Stored with fewer hashes than this scan asks for: this load replaces them (or, rolled back, keeps them).
                     using var deleteFiles = Command(_connection, "DELETE FROM files WHERE diff_id = ?", _diffId);
@@ -855,7 +954,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             if (_superseded)
             {
                 _done = true;
-                if (_store.FindContent(content.DiffId) is { } winner && winner.Covers(content.Hashing))
+                if (_store.StoredContent(content.DiffId.ToString()) is { } winner && winner.Covers(content.Hashing))
                 {
                     _store.AddLayer(_runId, layer);
                     return false;
@@ -866,8 +965,8 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
             _appender?.Close();
             _appender = null;
-            // Asked on the store's own connection, which sees what other loads committed after this one began.
-            var storedHashing = _store.FindContent(content.DiffId);
+            // What other loads committed after this one began (the store knows: they committed through it).
+            var storedHashing = _store.StoredContent(content.DiffId.ToString());
             if (storedHashing is { } stored && stored.Covers(content.Hashing))
             {
                 // Another blob with the same content committed first: keep its entries, drop ours. (A chunking load is
@@ -894,9 +993,10 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 insert.ExecuteNonQuery();
             }
 
+            string digest = layer.Digest.ToString();
             using (var insert = Command(
-                _connection, "INSERT INTO layers VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                layer.Digest.ToString(), layer.Size, layer.MediaType, CompressionName(layer.Compression), layer.DiffId.ToString(),
+                _connection, _store.InsertLayer(digest),
+                digest, layer.Size, layer.MediaType, CompressionName(layer.Compression), layer.DiffId.ToString(),
                 layer.UncompressedSize, layer.IsForeign, _runId))
             {
                 insert.ExecuteNonQuery();
@@ -906,6 +1006,8 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             _done = true;
             _store.ReleaseChunking(_diffId, this);
             _store._contentIds[_diffId] = _contentId;
+            _store._contents[content.DiffId.ToString()] = content.Hashing;
+            _store._absentLayers.Remove(digest);
             return true;
         }
 
