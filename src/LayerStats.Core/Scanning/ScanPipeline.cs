@@ -60,6 +60,18 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
     private const int WriterQueue = 8;
     private const int JobQueue = 16;
 
+    /// <summary>
+    /// Entries the writer keeps, over all layers, of the layers it has just loaded, for the analysis of the images that
+    /// wait for them (instead of reading them back from the store): ~24 bytes each plus its path string, so a few MB at
+    /// most. A layer whose entries do not fit is read back from the store, as before.
+    /// </summary>
+    internal const int DefaultKeptEntriesLimit = 65_536;
+
+    /// <summary><see cref="DefaultKeptEntriesLimit"/>; tests set 0 (every analysis reads the store).</summary>
+    internal int KeptEntriesLimit { get; init; } = DefaultKeptEntriesLimit;
+
+    private int _keptEntries;
+
     private int _layersLeft; // not yet finished: fewer than the cores, a layer is read on two tasks (LayerReader overlap)
 
     public ScanProgress Progress { get; } = new();
@@ -393,6 +405,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
                     }
 
                     load.Append(batch.Rows.AsSpan(0, batch.Count));
+                    Keep(batch.Work, batch.Rows.AsSpan(0, batch.Count));
                 }
                 finally
                 {
@@ -408,6 +421,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
                 break;
 
             case LayerFailed failed:
+                DropEntries(failed.Work);
                 if (loads.Remove(failed.Work, out var failedLoad))
                 {
                     failedLoad.Dispose();
@@ -418,6 +432,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
                 break;
 
             case LayerCopyFailed copyFailed:
+                DropEntries(copyFailed.Work); // the next copy is read from its first entry
                 if (loads.Remove(copyFailed.Work, out var copyLoad))
                 {
                     copyLoad.Abort();
@@ -445,6 +460,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             string? problem = Mismatch(work.Layer, work.ExpectedDiffId, result);
             if (problem is not null)
             {
+                DropEntries(work);
                 load?.Abort();
                 FailLayer(work, state, problem, null);
                 return;
@@ -465,6 +481,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
+                DropEntries(work);
                 FailLayer(work, state, $"cannot store the layer: {ex.Message}", null);
                 return;
             }
@@ -476,12 +493,61 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         }
 
         work.Complete(result.DiffId, result.CompressedSize, result.UncompressedSize);
+        if (work.Entries is { } kept && kept.Count != result.EntryCount)
+        {
+            DropEntries(work); // not every entry passed through the writer (never expected): the store has them
+        }
+
+        work.EntriesComplete = work.Entries is not null;
         foreach (var image in work.Images)
         {
             if (!image.Failed && image.Layers.All(l => l.State == LayerState.Done))
             {
                 CommitImage(image, state);
             }
+        }
+
+        ReleaseEntries(work);
+    }
+
+    /// <summary>Keeps a batch of a layer's entries for the analysis while they fit (<see cref="DefaultKeptEntriesLimit"/>).</summary>
+    private void Keep(LayerWork work, ReadOnlySpan<FileEntry> rows)
+    {
+        if (work.EntriesDropped)
+        {
+            return;
+        }
+
+        if (_keptEntries + rows.Length > KeptEntriesLimit)
+        {
+            DropEntries(work);
+            return;
+        }
+
+        work.Entries ??= [];
+        foreach (ref readonly var row in rows)
+        {
+            work.Entries.Add(new AnalysisEntry(row.Path, row.Kind, row.Size, row.Seq));
+        }
+
+        _keptEntries += rows.Length;
+    }
+
+    /// <summary>The layer's entries are not kept (any more): its images' analysis reads them from the store.</summary>
+    private void DropEntries(LayerWork work)
+    {
+        _keptEntries -= work.Entries?.Count ?? 0;
+        work.Entries = null;
+        work.EntriesComplete = false;
+        work.EntriesDropped = true;
+    }
+
+    /// <summary>Lets go of a layer's kept entries once no image waits for them.</summary>
+    private void ReleaseEntries(LayerWork work)
+    {
+        if (work.Entries is not null && work.Images.TrueForAll(i => i.Failed || i.Committed))
+        {
+            DropEntries(work);
         }
     }
 
@@ -503,6 +569,11 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
 
         image.Failed = true;
         state.ImagesFailed++;
+        foreach (var work in image.Layers)
+        {
+            ReleaseEntries(work);
+        }
+
         foreach (string source in image.References.Select(r => r.Source).Distinct())
         {
             state.Error(store, new ScanError(source, message, image.Image.Id.ToString(), layer, path));
@@ -540,7 +611,10 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             {
                 // Each layer streamed from the store once, bottom to top; memory: one compact node per distinct path.
                 long started = ScanTimings.Now();
-                var figures = ImageAnalysis.AnalyzeStreamed(config.DiffIds.Count, k => store.StreamAnalysisEntries(config.DiffIds[k]));
+                // A layer loaded moments ago by this writer: the entries it kept of it (the same rows), else the store's.
+                var figures = ImageAnalysis.AnalyzeStreamed(
+                    config.DiffIds.Count,
+                    k => image.Layers[k] is { EntriesComplete: true, Entries: { } kept } ? kept : store.StreamAnalysisEntries(config.DiffIds[k]));
                 Timings.AddAnalysis(started);
                 started = ScanTimings.Now();
                 long compressed = image.Layers.Sum(l => l.ActualSize);
@@ -555,6 +629,11 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             FailImage(image, state, $"cannot store the image: {ex.Message}", null, null);
+        }
+
+        foreach (var layer in image.Layers)
+        {
+            ReleaseEntries(layer);
         }
     }
 
@@ -650,6 +729,15 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         public List<(ILayer Layer, string Source)> Copies { get; } = [];
 
         public bool VerifyOnly { get; set; }
+
+        /// <summary>The layer's entries as the writer loaded them, kept for its images' analysis (see <see cref="DefaultKeptEntriesLimit"/>).</summary>
+        public List<AnalysisEntry>? Entries { get; set; }
+
+        /// <summary><see cref="Entries"/> holds every entry of the layer, which is stored.</summary>
+        public bool EntriesComplete { get; set; }
+
+        /// <summary>The entries are not kept (they did not fit, or a read failed): its images' analysis reads the store.</summary>
+        public bool EntriesDropped { get; set; }
 
         public LayerState State { get; set; }
 

@@ -37,7 +37,9 @@ public sealed class ScanTimingsTests
         Assert.Equal(expected.Order(StringComparer.Ordinal), seconds.Keys.Order(StringComparer.Ordinal));
         Assert.True(seconds["workers: of which blocked on the writer"] <= seconds["workers: reading layers (sum)"]);
         Assert.True(seconds["workers: reading layers (sum)"] > 0, "two layers were read");
-        Assert.True(seconds["writer: analysing images"] > 0, "one image was analysed");
+        // The image's analysis runs over the entries the writer has just loaded (two small layers): it may take under a
+        // millisecond, printed 0.000 s; it lies within the read phase.
+        Assert.True(seconds["writer: analysing images"] <= seconds["read layers (wall)"], "the analysis lies within the read phase");
         double writer = seconds["writer: appending file rows"] + seconds["writer: committing layers"] + seconds["writer: analysing images"]
             + seconds["writer: committing images"] + seconds["writer: idle"];
         Assert.True(writer <= seconds["read layers (wall)"] + 0.002, $"the writer's parts ({writer}) lie within the read phase");
