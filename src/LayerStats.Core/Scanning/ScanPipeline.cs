@@ -61,11 +61,15 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
     private const int JobQueue = 16;
 
     /// <summary>
-    /// Entries the writer keeps, over all layers, of the layers it has just loaded, for the analysis of the images that
-    /// wait for them (instead of reading them back from the store): ~24 bytes each plus its path string, so a few MB at
-    /// most. A layer whose entries do not fit is read back from the store, as before.
+    /// Entries the writer keeps, over all layers, of the small layers it has just loaded, for the analysis of the images
+    /// that wait for them (instead of reading them back from the store, a query per layer and image): ~24 bytes each
+    /// plus its path string, so a few MB at most. A layer of more than <see cref="KeptLayerEntriesLimit"/> entries, or
+    /// one that does not fit, is read back from the store, as before (for it the query's fixed cost matters little).
     /// </summary>
-    internal const int DefaultKeptEntriesLimit = 65_536;
+    internal const int DefaultKeptEntriesLimit = 32_768;
+
+    /// <summary>The largest layer (in entries) whose entries the writer keeps.</summary>
+    internal const int KeptLayerEntriesLimit = LayerReader.BatchSize;
 
     /// <summary><see cref="DefaultKeptEntriesLimit"/>; tests set 0 (every analysis reads the store).</summary>
     internal int KeptEntriesLimit { get; init; } = DefaultKeptEntriesLimit;
@@ -518,7 +522,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             return;
         }
 
-        if (_keptEntries + rows.Length > KeptEntriesLimit)
+        if (_keptEntries + rows.Length > KeptEntriesLimit || (work.Entries?.Count ?? 0) + rows.Length > KeptLayerEntriesLimit)
         {
             DropEntries(work);
             return;
