@@ -76,6 +76,9 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
 
     private int _keptEntries;
 
+    /// <summary>Stored layers whose entries the analysis kept for the next images (for tests).</summary>
+    internal int StoredLayersKept { get; private set; }
+
     private int _layersLeft; // not yet finished: fewer than the cores, a layer is read on two tasks (LayerReader overlap)
 
     public ScanProgress Progress { get; } = new();
@@ -537,6 +540,35 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         _keptEntries += rows.Length;
     }
 
+    /// <summary>
+    /// A layer's entries from the store, for an image's analysis; a small layer's are kept on the way when other images
+    /// of this scan wait for it (a stored base layer under several new images), within the same bounds as loaded ones.
+    /// </summary>
+    private IEnumerable<AnalysisEntry> ReadEntries(LayerWork work, Digest diffId)
+    {
+        var kept = !work.EntriesDropped && work.Entries is null && work.Images.Count(i => !i.Failed && !i.Committed) > 1
+            ? new List<AnalysisEntry>()
+            : null;
+        foreach (var entry in store.StreamAnalysisEntries(diffId))
+        {
+            if (kept is not null && (kept.Count >= KeptLayerEntriesLimit || _keptEntries + kept.Count >= KeptEntriesLimit))
+            {
+                kept = null;
+            }
+
+            kept?.Add(entry);
+            yield return entry;
+        }
+
+        if (kept is not null && work.Entries is null)
+        {
+            work.Entries = kept; // read to its end: every entry of the stored content
+            work.EntriesComplete = true;
+            _keptEntries += kept.Count;
+            StoredLayersKept++;
+        }
+    }
+
     /// <summary>The layer's entries are not kept (any more): its images' analysis reads them from the store.</summary>
     private void DropEntries(LayerWork work)
     {
@@ -618,7 +650,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
                 // A layer loaded moments ago by this writer: the entries it kept of it (the same rows), else the store's.
                 var figures = ImageAnalysis.AnalyzeStreamed(
                     config.DiffIds.Count,
-                    k => image.Layers[k] is { EntriesComplete: true, Entries: { } kept } ? kept : store.StreamAnalysisEntries(config.DiffIds[k]));
+                    k => image.Layers[k] is { EntriesComplete: true, Entries: { } kept } ? kept : ReadEntries(image.Layers[k], config.DiffIds[k]));
                 Timings.AddAnalysis(started);
                 started = ScanTimings.Now();
                 long compressed = image.Layers.Sum(l => l.ActualSize);

@@ -140,8 +140,12 @@ public sealed class WriterStatementsTests
         var inputs = Directory.GetFileSystemEntries(TestPaths.Repo("sample-data", "images")).Order(StringComparer.Ordinal).ToList();
         string kept = dir.File("kept.duckdb");
         string stored = dir.File("stored.duckdb");
-        Scan(kept, inputs, ScanPipeline.DefaultKeptEntriesLimit);
-        Scan(stored, inputs, keptEntriesLimit: 0);
+        string later = dir.File("later.duckdb");
+        Assert.Equal(0, Scan(kept, inputs, ScanPipeline.DefaultKeptEntriesLimit));
+        Assert.Equal(0, Scan(stored, inputs, keptEntriesLimit: 0));
+        // worker:1.1 first: base's layers are then stored, and base, web and worker:1.0 come later, new, on them.
+        Assert.Equal(0, Scan(later, inputs.Where(i => i.EndsWith("worker.docker25.tar", StringComparison.Ordinal)).ToList(), ScanPipeline.DefaultKeptEntriesLimit));
+        Assert.True(Scan(later, inputs, ScanPipeline.DefaultKeptEntriesLimit) > 0, "stored base layers were kept for the images that share them");
 
         const string Figures =
             "SELECT image_id, hidden_bytes, hidden_files, dive_efficiency, dive_wasted_bytes, dive_user_wasted_percent, dive_size_bytes, dive_user_size_bytes FROM images ORDER BY image_id";
@@ -150,6 +154,10 @@ public sealed class WriterStatementsTests
         var keptRows = ReportQueries.Run(keptDb, Figures).Rows.Select(r => r.ToArray()).ToList();
         Assert.True(keptRows.Count >= 5, $"{keptRows.Count} images");
         Assert.Equal(ReportQueries.Run(storedDb, Figures).Rows.Select(r => r.ToArray()), keptRows);
+        using (var laterDb = LayerStatsDatabase.OpenReadOnly(later))
+        {
+            Assert.Equal(keptRows, ReportQueries.Run(laterDb, Figures).Rows.Select(r => r.ToArray()));
+        }
 
         // And both are the analysis of each image's rows as stored, in archive order (an independent reading).
         Assert.Contains(keptRows, r => Convert.ToInt64(r[1]) > 0); // the samples hide bytes: the figures are not all zero
@@ -172,7 +180,8 @@ public sealed class WriterStatementsTests
         }
     }
 
-    private static void Scan(string database, IReadOnlyList<string> inputs, int keptEntriesLimit)
+    /// <summary>Scans in-process; returns the number of stored layers whose entries the analysis kept.</summary>
+    private static int Scan(string database, IReadOnlyList<string> inputs, int keptEntriesLimit)
     {
         using var db = LayerStatsDatabase.Open(database);
         using var store = new DuckDbScanStore(db);
@@ -182,6 +191,7 @@ public sealed class WriterStatementsTests
             var pipeline = new ScanPipeline(store, new ScanOptions(Jobs: 2)) { KeptEntriesLimit = keptEntriesLimit };
             var summary = pipeline.RunAsync(sources, CancellationToken.None).GetAwaiter().GetResult();
             Assert.Empty(summary.Errors);
+            return pipeline.StoredLayersKept;
         }
         finally
         {
