@@ -554,6 +554,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             if (kept is not null && (kept.Count >= KeptLayerEntriesLimit || _keptEntries + kept.Count >= KeptEntriesLimit))
             {
                 kept = null;
+                work.EntriesDropped = true; // too big, or no room: not tried again for the next images
             }
 
             kept?.Add(entry);
