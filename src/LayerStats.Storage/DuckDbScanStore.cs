@@ -37,15 +37,20 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     public void FinishRun(int runId, ScanRunTotals totals)
     {
         // The snapshot depends on the run's set of images only: when the previous finished run saw the very same set
-        // (an unchanged rescan), its figures are this run's, with no layer new or gone. Otherwise compute them.
-        using (var same = Command(SameImagesAsPreviousRunSql, runId))
+        // (an unchanged rescan), its figures are this run's, with no layer new or gone, and one statement (one commit)
+        // writes them with the run's totals. Otherwise compute them, then write the totals.
+        using (var same = Command(
+                   SameImagesAsPreviousRunSql,
+                   runId, DateTimeOffset.UtcNow, totals.Status, totals.ImagesOk, totals.ImagesFailed, totals.LayersRead,
+                   totals.LayersSkipped, totals.BytesRead, totals.Errors))
         {
-            if (same.ExecuteNonQuery() == 0)
+            if (same.ExecuteNonQuery() > 0)
             {
-                RunSnapshot(runId);
+                return;
             }
         }
 
+        RunSnapshot(runId);
         using var cmd = Command(
             """
             UPDATE scan_runs SET finished_at = ?, status = ?, images_ok = ?, images_failed = ?, layers_read = ?,
@@ -273,6 +278,69 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     {
         using var cmd = Command("SELECT file_hashing FROM layer_contents WHERE diff_id = ?", diffId.ToString());
         return cmd.ExecuteScalar() is string name ? ParseHashing(name) : null;
+    }
+
+    /// <summary>
+    /// The plan's look-up in one statement per chunk of keys: the stored blobs with their content's hashing (a join), and the
+    /// stored contents among the configs' diff_ids. An unchanged rescan of a few images is then one statement, not two.
+    /// </summary>
+    public StoredLookup FindStored(IReadOnlyList<string> digests, IReadOnlyList<string> diffIds)
+    {
+        var found = new StoredLookup();
+        int chunks = Math.Max((digests.Count + LookupChunk - 1) / LookupChunk, (diffIds.Count + LookupChunk - 1) / LookupChunk);
+        for (int chunk = 0; chunk < chunks; chunk++)
+        {
+            int layerFrom = Math.Min(chunk * LookupChunk, digests.Count), layerCount = Math.Min(LookupChunk, digests.Count - layerFrom);
+            int contentFrom = Math.Min(chunk * LookupChunk, diffIds.Count), contentCount = Math.Min(LookupChunk, diffIds.Count - contentFrom);
+            var sql = new System.Text.StringBuilder();
+            var parameters = new List<object?>(layerCount + contentCount);
+            if (layerCount > 0)
+            {
+                sql.Append("SELECT l.digest, l.size, l.diff_id, l.uncompressed_size, l.is_foreign, c.file_hashing FROM layers l ")
+                    .Append("LEFT JOIN layer_contents c ON c.diff_id = l.diff_id WHERE l.digest IN (").Append(Placeholders(layerCount)).Append(')');
+                for (int i = 0; i < layerCount; i++)
+                {
+                    parameters.Add(digests[layerFrom + i]);
+                }
+            }
+
+            if (contentCount > 0)
+            {
+                sql.Append(layerCount > 0 ? " UNION ALL " : "")
+                    .Append("SELECT NULL, NULL, diff_id, NULL, NULL, file_hashing FROM layer_contents WHERE diff_id IN (")
+                    .Append(Placeholders(contentCount)).Append(')');
+                for (int i = 0; i < contentCount; i++)
+                {
+                    parameters.Add(diffIds[contentFrom + i]);
+                }
+            }
+
+            using var cmd = Command(sql.ToString(), parameters.ToArray());
+            using var reader = cmd.ExecuteReader();
+            while (reader.Read())
+            {
+                string diffId = reader.GetString(2);
+                if (reader.IsDBNull(0))
+                {
+                    found.Contents[diffId] = new StoredContent(ParseHashing(reader.GetString(5)));
+                    continue;
+                }
+
+                var layer = new StoredLayer(
+                    Digest.Parse(reader.GetString(0)),
+                    reader.GetInt64(1),
+                    Digest.Parse(diffId),
+                    reader.IsDBNull(3) ? null : reader.GetInt64(3),
+                    reader.GetBoolean(4));
+                found.Layers[reader.GetString(0)] = layer;
+                if (!layer.IsForeign && !reader.IsDBNull(5))
+                {
+                    found.Contents[diffId] = new StoredContent(ParseHashing(reader.GetString(5)));
+                }
+            }
+        }
+
+        return found;
     }
 
     /// <summary>A stored config blob by digest (verified when stored), or null. Thread-safe: sources call it from several tasks.</summary>
@@ -532,60 +600,111 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         return true;
     }
 
-    public IReadOnlySet<Digest> TouchImages(int runId, IReadOnlyList<(Digest ImageId, IReadOnlyList<ImageReference> References)> images)
+    public IReadOnlySet<string> TouchImages(int runId, IReadOnlyList<ImageTouch> images)
     {
-        var touched = new HashSet<Digest>();
+        // Plain loops and string keys: this runs once per scan, and LINQ or collections over structs (Digest, tuples) are
+        // generic code the runtime compiles on first use, a fixed cost of every rescan (see StoredLookup).
+        var touched = new HashSet<string>(StringComparer.Ordinal);
         using var tx = _connection.BeginTransaction();
-        foreach (var chunk in images.Chunk(LookupChunk))
+        for (int from = 0; from < images.Count; from += LookupChunk)
         {
-            var parameters = new List<object?> { runId };
-            parameters.AddRange(chunk.Select(i => (object?)i.ImageId.ToString()));
-            using var touch = Command($"UPDATE images SET last_run_id = ? WHERE image_id IN ({Placeholders(chunk.Length)}) RETURNING image_id", parameters.ToArray());
+            int count = Math.Min(LookupChunk, images.Count - from);
+            var parameters = new object?[count + 1];
+            parameters[0] = runId;
+            for (int i = 0; i < count; i++)
+            {
+                parameters[i + 1] = images[from + i].ImageId;
+            }
+
+            using var touch = Command($"UPDATE images SET last_run_id = ? WHERE image_id IN ({Placeholders(count)}) RETURNING image_id", parameters);
             using var reader = touch.ExecuteReader();
             while (reader.Read())
             {
-                touched.Add(Digest.Parse(reader.GetString(0)));
+                touched.Add(reader.GetString(0));
             }
         }
 
-        var stored = images.Where(i => touched.Contains(i.ImageId)).ToList();
-        // One row per key (as upserting them one by one would leave it: the last index digest stated wins).
-        var rows = stored
-            .SelectMany(i => i.References.Select(r => (i.ImageId, Reference: r)))
-            .GroupBy(x => (x.ImageId, x.Reference.Source, Repository: x.Reference.Repository ?? "", Tag: x.Reference.Tag ?? ""))
-            .Select(g => (g.Key.ImageId, Reference: g.Last().Reference with { IndexDigest = g.LastOrDefault(x => x.Reference.IndexDigest is not null).Reference?.IndexDigest }));
-        foreach (var chunk in rows.Chunk(LookupChunk / 8))
+        // One row per key (as upserting them one by one would leave it: the last reference stated wins, with the last index
+        // digest stated), in the order the keys were first seen.
+        var rows = new Dictionary<string, ReferenceRow>(StringComparer.Ordinal);
+        var stored = new List<string>();
+        foreach (var image in images)
         {
-            var parameters = new List<object?>();
-            foreach (var (id, reference) in chunk)
+            if (!touched.Contains(image.ImageId))
             {
-                parameters.AddRange([id.ToString(), reference.Source, reference.Repository ?? "", reference.Tag ?? "", reference.IndexDigest?.ToString(), runId, runId]);
+                continue;
             }
 
-            using var cmd = Command(
-                $"""
-                INSERT INTO image_refs VALUES {string.Join(", ", Enumerable.Repeat("(?, ?, ?, ?, ?, ?, ?)", chunk.Length))}
-                ON CONFLICT (image_id, source, repository, tag) DO UPDATE SET last_run_id = excluded.last_run_id,
-                    index_digest = coalesce(excluded.index_digest, image_refs.index_digest)
-                """,
-                parameters.ToArray());
-            cmd.ExecuteNonQuery();
+            stored.Add(image.ImageId);
+            foreach (var reference in image.References)
+            {
+                string key = string.Join('\0', image.ImageId, reference.Source, reference.Repository ?? "", reference.Tag ?? "");
+                if (rows.TryGetValue(key, out var row))
+                {
+                    row.Reference = reference with { IndexDigest = reference.IndexDigest ?? row.Reference.IndexDigest };
+                }
+                else
+                {
+                    rows.Add(key, new ReferenceRow(image.ImageId, reference));
+                }
+            }
         }
 
-        foreach (var chunk in stored.Chunk(LookupChunk))
+        var pending = new List<object?>();
+        int pendingRows = 0;
+        foreach (var row in rows.Values)
         {
-            var parameters = new List<object?>();
-            foreach (var image in chunk)
+            var reference = row.Reference;
+            pending.AddRange([row.ImageId, reference.Source, reference.Repository ?? "", reference.Tag ?? "", reference.IndexDigest?.ToString(), runId, runId]);
+            if (++pendingRows == LookupChunk / 8)
             {
-                parameters.AddRange([runId, image.ImageId.ToString()]);
+                UpsertReferenceRows(pending, pendingRows);
+                pending.Clear();
+                pendingRows = 0;
+            }
+        }
+
+        if (pendingRows > 0)
+        {
+            UpsertReferenceRows(pending, pendingRows);
+        }
+
+        for (int from = 0; from < stored.Count; from += LookupChunk)
+        {
+            int count = Math.Min(LookupChunk, stored.Count - from);
+            var parameters = new object?[2 * count];
+            for (int i = 0; i < count; i++)
+            {
+                parameters[2 * i] = runId;
+                parameters[(2 * i) + 1] = stored[from + i];
             }
 
-            using var cmd = Command($"INSERT INTO run_images VALUES {string.Join(", ", Enumerable.Repeat("(?, ?)", chunk.Length))} ON CONFLICT DO NOTHING", parameters.ToArray());
+            using var cmd = Command($"INSERT INTO run_images VALUES {Repeat("(?, ?)", count)} ON CONFLICT DO NOTHING", parameters);
             cmd.ExecuteNonQuery();
         }
 
         tx.Commit();
         return touched;
+    }
+
+    private void UpsertReferenceRows(List<object?> parameters, int rows)
+    {
+        using var cmd = Command(
+            $"""
+            INSERT INTO image_refs VALUES {Repeat("(?, ?, ?, ?, ?, ?, ?)", rows)}
+            ON CONFLICT (image_id, source, repository, tag) DO UPDATE SET last_run_id = excluded.last_run_id,
+                index_digest = coalesce(excluded.index_digest, image_refs.index_digest)
+            """,
+            parameters.ToArray());
+        cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>An image_refs row being gathered by <see cref="TouchImages"/>.</summary>
+    private sealed class ReferenceRow(string imageId, ImageReference reference)
+    {
+        public string ImageId { get; } = imageId;
+
+        public ImageReference Reference { get; set; } = reference;
     }
 
     public void RecordError(int runId, ScanError error)
@@ -610,13 +729,27 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     /// <summary>Keys per look-up statement (the statement's parameter list).</summary>
     private const int LookupChunk = 512;
 
-    private static string Placeholders(int count) => string.Join(", ", Enumerable.Repeat("?", count));
+    private static string Placeholders(int count) => Repeat("?", count);
+
+    /// <summary><paramref name="item"/> <paramref name="count"/> times, comma-separated.</summary>
+    private static string Repeat(string item, int count)
+    {
+        var text = new System.Text.StringBuilder((item.Length + 2) * count);
+        for (int i = 0; i < count; i++)
+        {
+            text.Append(i == 0 ? "" : ", ").Append(item);
+        }
+
+        return text.ToString();
+    }
 
     private const string SameImagesAsPreviousRunSql =
         """
         UPDATE scan_runs SET run_images = p.run_images, stored_bytes = p.stored_bytes, flat_bytes = p.flat_bytes,
             file_unique_content_bytes = p.file_unique_content_bytes, file_duplicate_bytes = p.file_duplicate_bytes,
-            layers_new = 0, layers_gone = 0
+            layers_new = 0, layers_gone = 0,
+            finished_at = $2, status = $3, images_ok = $4, images_failed = $5, layers_read = $6, layers_skipped = $7,
+            bytes_read = $8, errors = $9
         FROM scan_runs p
         WHERE scan_runs.run_id = $1
           AND p.run_id = (SELECT max(run_id) FROM scan_runs WHERE run_id < $1 AND status <> 'running')
