@@ -24,11 +24,13 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     public int BeginRun(ScanRunStart start)
     {
+        // The id comes back as a BIGINT, the type a rescan reads anyway: DuckDB.NET reads each column type with generic code
+        // the runtime compiles on first use (the published build has no tiered JIT).
         using var cmd = Command(
             """
             INSERT INTO scan_runs (run_id, started_at, status, tool_version, file_hashing, inputs)
             SELECT coalesce(max(run_id), 0) + 1, ?, 'running', ?, ?, ? FROM scan_runs
-            RETURNING run_id
+            RETURNING CAST(run_id AS BIGINT)
             """,
             start.StartedAt, start.ToolVersion, start.Hashing.ToName(), start.Inputs);
         return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);

@@ -178,7 +178,11 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             listFailure = ex;
         }
 
-        await opening; // a failure to open (the database in use, not writable) is the scan's failure
+        // A failure to open (the database in use, not writable) is the scan's failure. Waited for, not awaited: the opening
+        // is already running on its own thread, and a scan whose listing completed at once (local inputs) then completes
+        // without ever suspending, which spares the runtime compiling the async machinery of every method up the chain
+        // (~40 methods, ~10 ms of a rescan; see Plan).
+        opening.GetAwaiter().GetResult();
         var opened = new RunState(runId);
         RecordAll(opened, listErrors);
         if (listFailure is not null)
