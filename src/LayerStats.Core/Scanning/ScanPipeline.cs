@@ -253,13 +253,15 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         var jobs = new List<LayerWork>();
         var digests = new List<string>();
         var diffIds = new List<string>();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        // Two sets: a legacy docker-save layer's blob digest is its diff_id, and must be looked up as both.
+        var seenDigests = new HashSet<string>(StringComparer.Ordinal);
+        var seenDiffIds = new HashSet<string>(StringComparer.Ordinal);
         foreach (var image in images)
         {
             foreach (var layer in image.Image.Layers)
             {
                 string digest = layer.Digest.ToString();
-                if (seen.Add(digest))
+                if (seenDigests.Add(digest))
                 {
                     digests.Add(digest);
                 }
@@ -269,7 +271,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             for (int i = 0; i < configDiffIds.Count; i++)
             {
                 string text = configDiffIds[i].ToString();
-                if (seen.Add(text))
+                if (seenDiffIds.Add(text))
                 {
                     diffIds.Add(text);
                 }
