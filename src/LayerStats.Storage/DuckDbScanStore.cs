@@ -24,11 +24,13 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     public int BeginRun(ScanRunStart start)
     {
+        // The id comes back as a BIGINT, the type a rescan reads anyway: DuckDB.NET reads each column type with generic code
+        // the runtime compiles on first use (the published build has no tiered JIT).
         using var cmd = Command(
             """
             INSERT INTO scan_runs (run_id, started_at, status, tool_version, file_hashing, inputs)
             SELECT coalesce(max(run_id), 0) + 1, ?, 'running', ?, ?, ? FROM scan_runs
-            RETURNING run_id
+            RETURNING CAST(run_id AS BIGINT)
             """,
             start.StartedAt, start.ToolVersion, start.Hashing.ToName(), start.Inputs);
         return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
@@ -37,15 +39,20 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     public void FinishRun(int runId, ScanRunTotals totals)
     {
         // The snapshot depends on the run's set of images only: when the previous finished run saw the very same set
-        // (an unchanged rescan), its figures are this run's, with no layer new or gone. Otherwise compute them.
-        using (var same = Command(SameImagesAsPreviousRunSql, runId))
+        // (an unchanged rescan), its figures are this run's, with no layer new or gone, and one statement (one commit)
+        // writes them with the run's totals. Otherwise compute them, then write the totals.
+        using (var same = Command(
+                   SameImagesAsPreviousRunSql,
+                   runId, DateTimeOffset.UtcNow, totals.Status, totals.ImagesOk, totals.ImagesFailed, totals.LayersRead,
+                   totals.LayersSkipped, totals.BytesRead, totals.Errors))
         {
-            if (same.ExecuteNonQuery() == 0)
+            if (same.ExecuteNonQuery() > 0)
             {
-                RunSnapshot(runId);
+                return;
             }
         }
 
+        RunSnapshot(runId);
         using var cmd = Command(
             """
             UPDATE scan_runs SET finished_at = ?, status = ?, images_ok = ?, images_failed = ?, layers_read = ?,
@@ -300,16 +307,16 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     /// only writer while it lives (DuckDB's file lock keeps other processes out; in a scan, the pipeline's writer alone
     /// writes, through this store), and layer_contents rows change only in its layer loads' commits.
     /// </summary>
-    private FileHashing? StoredContent(string diffId) =>
+    private FileHashing? KnownContent(string diffId) =>
         _contents.TryGetValue(diffId, out var known) ? known : LookUpContent(diffId);
 
-    /// <summary>The committed layer_contents state of each diff_id this store has looked up or committed (see <see cref="StoredContent"/>).</summary>
+    /// <summary>The committed layer_contents state of each diff_id this store has looked up or committed (see <see cref="KnownContent"/>).</summary>
     private readonly Dictionary<string, FileHashing?> _contents = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Blob digests a look-up found without a layers row and this store has not inserted since: their row is inserted
     /// with a plain INSERT, which DuckDB runs in a fifth of the time of INSERT ... ON CONFLICT DO NOTHING (same reasoning
-    /// as <see cref="StoredContent"/>).
+    /// as <see cref="KnownContent"/>).
     /// </summary>
     private readonly HashSet<string> _absentLayers = new(StringComparer.Ordinal);
 
@@ -321,6 +328,85 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     /// <summary>The statement that inserts a layers row: plain when the row is known to be absent.</summary>
     private string InsertLayer(string digest) =>
         _absentLayers.Contains(digest) ? InsertLayerSql : InsertLayerSql + " ON CONFLICT DO NOTHING";
+
+    /// <summary>
+    /// The plan's look-up in one statement: the stored blobs with their content's hashing (a join), and the stored contents
+    /// among the configs' diff_ids. The keys go in as two comma-separated texts that DuckDB splits, not as one parameter
+    /// each: binding a parameter per key cost ~25 ms for a plan of 200 images, and an unchanged rescan of a few images is
+    /// one statement, not two. (Digests hold no comma: "algorithm:hex", checked by <see cref="Digest.Parse"/>.)
+    /// </summary>
+    public StoredLookup FindStored(IReadOnlyList<string> digests, IReadOnlyList<string> diffIds)
+    {
+        var found = new StoredLookup();
+        // What this look-up finds, and does not, is what the layer loads and commits then rely on (see KnownContent).
+        foreach (string digest in digests)
+        {
+            _absentLayers.Add(digest); // removed below for the stored ones
+        }
+
+        foreach (string diffId in diffIds)
+        {
+            _contents[diffId] = null; // set below for the stored ones
+        }
+
+        using var cmd = Command(
+            """
+            SELECT l.digest, l.size, l.diff_id, l.uncompressed_size, l.is_foreign, c.file_hashing
+            FROM layers l LEFT JOIN layer_contents c ON c.diff_id = l.diff_id
+            WHERE l.digest IN (SELECT unnest(string_split($1, ',')))
+            UNION ALL
+            SELECT NULL, NULL, diff_id, NULL, NULL, file_hashing FROM layer_contents
+            WHERE diff_id IN (SELECT unnest(string_split($2, ',')))
+            """,
+            KeyList(digests), KeyList(diffIds));
+        using var reader = cmd.ExecuteReader();
+        while (reader.Read())
+        {
+            string diffId = reader.GetString(2);
+            if (reader.IsDBNull(0))
+            {
+                var hashing = ParseHashing(reader.GetString(5));
+                _contents[diffId] = hashing;
+                found.Contents[diffId] = new StoredContent(hashing);
+                continue;
+            }
+
+            _absentLayers.Remove(reader.GetString(0));
+
+            var layer = new StoredLayer(
+                Digest.Parse(reader.GetString(0)),
+                reader.GetInt64(1),
+                Digest.Parse(diffId),
+                reader.IsDBNull(3) ? null : reader.GetInt64(3),
+                reader.GetBoolean(4));
+            found.Layers[reader.GetString(0)] = layer;
+            if (!layer.IsForeign && !reader.IsDBNull(5))
+            {
+                var hashing = ParseHashing(reader.GetString(5));
+                _contents[diffId] = hashing;
+                found.Contents[diffId] = new StoredContent(hashing);
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>Digests (as text) joined by commas, for <c>string_split</c>; a digest that is not one is refused.</summary>
+    private static string KeyList(IReadOnlyList<string> digests)
+    {
+        var text = new System.Text.StringBuilder(digests.Count * 72);
+        for (int i = 0; i < digests.Count; i++)
+        {
+            if (!Digest.TryParse(digests[i], out _))
+            {
+                throw new ArgumentException($"not a digest: '{digests[i]}'", nameof(digests));
+            }
+
+            text.Append(i == 0 ? "" : ",").Append(digests[i]);
+        }
+
+        return text.ToString();
+    }
 
     /// <summary>A stored config blob by digest (verified when stored), or null. Thread-safe: sources call it from several tasks.</summary>
     public byte[]? FindConfig(Digest digest)
@@ -397,7 +483,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             return holder == load;
         }
 
-        if (StoredContent(diffId) is not null)
+        if (KnownContent(diffId) is not null)
         {
             return false;
         }
@@ -658,62 +744,104 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         return true;
     }
 
-    public IReadOnlySet<Digest> TouchImages(int runId, IReadOnlyList<(Digest ImageId, IReadOnlyList<ImageReference> References)> images)
+    public IReadOnlySet<string> TouchImages(int runId, IReadOnlyList<ImageTouch> images)
     {
-        var touched = new HashSet<Digest>();
-        using var tx = _connection.BeginTransaction();
-        foreach (var chunk in images.Chunk(LookupChunk))
+        // Plain loops and string keys: this runs once per scan, and LINQ or collections over structs (Digest, tuples) are
+        // generic code the runtime compiles on first use, a fixed cost of every rescan (see StoredLookup).
+        var touched = new HashSet<string>(StringComparer.Ordinal);
+        var ids = new List<string>(images.Count);
+        foreach (var image in images)
         {
-            var parameters = new List<object?> { runId };
-            parameters.AddRange(chunk.Select(i => (object?)i.ImageId.ToString()));
-            using var touch = Command($"UPDATE images SET last_run_id = ? WHERE image_id IN ({Placeholders(chunk.Length)}) RETURNING image_id", parameters.ToArray());
-            using var reader = touch.ExecuteReader();
+            ids.Add(image.ImageId);
+        }
+
+        using var tx = _connection.BeginTransaction();
+        // The ids as one comma-separated text (see FindStored): image ids are digests.
+        using (var touch = Command("UPDATE images SET last_run_id = $1 WHERE image_id IN (SELECT unnest(string_split($2, ','))) RETURNING image_id", runId, KeyList(ids)))
+        using (var reader = touch.ExecuteReader())
+        {
             while (reader.Read())
             {
-                touched.Add(Digest.Parse(reader.GetString(0)));
+                touched.Add(reader.GetString(0));
             }
         }
 
-        var stored = images.Where(i => touched.Contains(i.ImageId)).ToList();
-        var absent = images.Where(i => !touched.Contains(i.ImageId)).Select(i => i.ImageId.ToString()).ToList();
-        // One row per key (as upserting them one by one would leave it: the last index digest stated wins).
-        var rows = stored
-            .SelectMany(i => i.References.Select(r => (i.ImageId, Reference: r)))
-            .GroupBy(x => (x.ImageId, x.Reference.Source, Repository: x.Reference.Repository ?? "", Tag: x.Reference.Tag ?? ""))
-            .Select(g => (g.Key.ImageId, Reference: g.Last().Reference with { IndexDigest = g.LastOrDefault(x => x.Reference.IndexDigest is not null).Reference?.IndexDigest }));
-        foreach (var chunk in rows.Chunk(LookupChunk / 8))
+        // One row per key (as upserting them one by one would leave it: the last reference stated wins, with the last index
+        // digest stated), in the order the keys were first seen.
+        var rows = new Dictionary<string, ReferenceRow>(StringComparer.Ordinal);
+        var stored = new List<string>();
+        var absent = new List<string>();
+        foreach (var image in images)
         {
-            var parameters = new List<object?>();
-            foreach (var (id, reference) in chunk)
+            if (!touched.Contains(image.ImageId))
             {
-                parameters.AddRange([id.ToString(), reference.Source, reference.Repository ?? "", reference.Tag ?? "", reference.IndexDigest?.ToString(), runId, runId]);
+                absent.Add(image.ImageId);
+                continue;
             }
 
-            using var cmd = Command(
-                $"""
-                INSERT INTO image_refs VALUES {string.Join(", ", Enumerable.Repeat("(?, ?, ?, ?, ?, ?, ?)", chunk.Length))}
-                ON CONFLICT (image_id, source, repository, tag) DO UPDATE SET last_run_id = excluded.last_run_id,
-                    index_digest = coalesce(excluded.index_digest, image_refs.index_digest)
-                """,
-                parameters.ToArray());
-            cmd.ExecuteNonQuery();
+            stored.Add(image.ImageId);
+            foreach (var reference in image.References)
+            {
+                string key = string.Join('\0', image.ImageId, reference.Source, reference.Repository ?? "", reference.Tag ?? "");
+                if (rows.TryGetValue(key, out var row))
+                {
+                    row.Reference = reference with { IndexDigest = reference.IndexDigest ?? row.Reference.IndexDigest };
+                }
+                else
+                {
+                    rows.Add(key, new ReferenceRow(image.ImageId, reference));
+                }
+            }
         }
 
-        foreach (var chunk in stored.Chunk(LookupChunk))
+        var pending = new List<object?>();
+        int pendingRows = 0;
+        foreach (var row in rows.Values)
         {
-            var parameters = new List<object?>();
-            foreach (var image in chunk)
+            var reference = row.Reference;
+            pending.AddRange([row.ImageId, reference.Source, reference.Repository ?? "", reference.Tag ?? "", reference.IndexDigest?.ToString(), runId, runId]);
+            if (++pendingRows == LookupChunk / 8)
             {
-                parameters.AddRange([runId, image.ImageId.ToString()]);
+                UpsertReferenceRows(pending, pendingRows);
+                pending.Clear();
+                pendingRows = 0;
             }
+        }
 
-            using var cmd = Command($"INSERT INTO run_images VALUES {string.Join(", ", Enumerable.Repeat("(?, ?)", chunk.Length))} ON CONFLICT DO NOTHING", parameters.ToArray());
+        if (pendingRows > 0)
+        {
+            UpsertReferenceRows(pending, pendingRows);
+        }
+
+        if (stored.Count > 0)
+        {
+            using var cmd = Command("INSERT INTO run_images SELECT $1, unnest(string_split($2, ',')) ON CONFLICT DO NOTHING", runId, KeyList(stored));
             cmd.ExecuteNonQuery();
         }
 
         tx.Commit();
         _absentImages.UnionWith(absent);
         return touched;
+    }
+
+    private void UpsertReferenceRows(List<object?> parameters, int rows)
+    {
+        using var cmd = Command(
+            $"""
+            INSERT INTO image_refs VALUES {Repeat("(?, ?, ?, ?, ?, ?, ?)", rows)}
+            ON CONFLICT (image_id, source, repository, tag) DO UPDATE SET last_run_id = excluded.last_run_id,
+                index_digest = coalesce(excluded.index_digest, image_refs.index_digest)
+            """,
+            parameters.ToArray());
+        cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>An image_refs row being gathered by <see cref="TouchImages"/>.</summary>
+    private sealed class ReferenceRow(string imageId, ImageReference reference)
+    {
+        public string ImageId { get; } = imageId;
+
+        public ImageReference Reference { get; set; } = reference;
     }
 
     public void RecordError(int runId, ScanError error)
@@ -738,13 +866,27 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     /// <summary>Keys per look-up statement (the statement's parameter list).</summary>
     private const int LookupChunk = 512;
 
-    private static string Placeholders(int count) => string.Join(", ", Enumerable.Repeat("?", count));
+    private static string Placeholders(int count) => Repeat("?", count);
+
+    /// <summary><paramref name="item"/> <paramref name="count"/> times, comma-separated.</summary>
+    private static string Repeat(string item, int count)
+    {
+        var text = new System.Text.StringBuilder((item.Length + 2) * count);
+        for (int i = 0; i < count; i++)
+        {
+            text.Append(i == 0 ? "" : ", ").Append(item);
+        }
+
+        return text.ToString();
+    }
 
     private const string SameImagesAsPreviousRunSql =
         """
         UPDATE scan_runs SET run_images = p.run_images, stored_bytes = p.stored_bytes, flat_bytes = p.flat_bytes,
             file_unique_content_bytes = p.file_unique_content_bytes, file_duplicate_bytes = p.file_duplicate_bytes,
-            layers_new = 0, layers_gone = 0
+            layers_new = 0, layers_gone = 0,
+            finished_at = $2, status = $3, images_ok = $4, images_failed = $5, layers_read = $6, layers_skipped = $7,
+            bytes_read = $8, errors = $9
         FROM scan_runs p
         WHERE scan_runs.run_id = $1
           AND p.run_id = (SELECT max(run_id) FROM scan_runs WHERE run_id < $1 AND status <> 'running')
@@ -882,7 +1024,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             _diffId = expectedDiffId.ToString();
             _transaction = connection.BeginTransaction();
             _contentId = contentId;
-            if (store.StoredContent(_diffId) is { } stored)
+            if (store.KnownContent(_diffId) is { } stored)
             {
                 if (!stored.Covers(hashing))
                 {
@@ -985,7 +1127,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             if (_superseded)
             {
                 _done = true;
-                if (_store.StoredContent(content.DiffId.ToString()) is { } winner && winner.Covers(content.Hashing))
+                if (_store.KnownContent(content.DiffId.ToString()) is { } winner && winner.Covers(content.Hashing))
                 {
                     _store.AddLayer(_runId, layer);
                     return false;
@@ -997,7 +1139,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             _appender?.Close();
             _appender = null;
             // What other loads committed after this one began (the store knows: they committed through it).
-            var storedHashing = _store.StoredContent(content.DiffId.ToString());
+            var storedHashing = _store.KnownContent(content.DiffId.ToString());
             if (storedHashing is { } stored && stored.Covers(content.Hashing))
             {
                 // Another blob with the same content committed first: keep its entries, drop ours. (A chunking load is

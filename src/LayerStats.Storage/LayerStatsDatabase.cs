@@ -181,7 +181,9 @@ public sealed class LayerStatsDatabase : IDisposable
     private static void Migrate(DuckDBConnection connection)
     {
         string fingerprint = DdlFingerprint.Value;
-        if (ReadSchemaVersion(connection) == SchemaVersion && ReadInfo(connection, "ddl_fingerprint") == fingerprint)
+        var info = ReadInfos(connection, "schema_version", "ddl_fingerprint");
+        if (info.TryGetValue("schema_version", out string? storedVersion) && storedVersion == SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture)
+            && info.TryGetValue("ddl_fingerprint", out string? stored) && stored == fingerprint)
         {
             // One small write all the same (a write that changes nothing is not logged), so that a file or directory
             // that cannot be written fails here, at open, with a clear message, rather than at the scan's first write.
@@ -238,6 +240,30 @@ public sealed class LayerStatsDatabase : IDisposable
         {
             return null; // a new file: no schema_info yet
         }
+    }
+
+    /// <summary>Several schema_info values in one statement (an open's fixed cost is counted in statements); empty for a new file.</summary>
+    private static Dictionary<string, string> ReadInfos(DuckDBConnection connection, string key1, string key2)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "SELECT key, value FROM schema_info WHERE key IN (?, ?)";
+        cmd.Parameters.Add(new DuckDBParameter(key1));
+        cmd.Parameters.Add(new DuckDBParameter(key2));
+        try
+        {
+            using var reader = cmd.ExecuteReader();
+            while (reader.Read())
+            {
+                values[reader.GetString(0)] = reader.GetString(1);
+            }
+        }
+        catch (DuckDBException)
+        {
+            // a new file: no schema_info yet
+        }
+
+        return values;
     }
 
     private static void WriteInfo(DuckDBConnection connection, string key, string value)

@@ -70,6 +70,28 @@ public interface IScanStore : IDisposable
     /// <summary>The hashing with which the entries of <paramref name="diffId"/> are stored, or null when they are not.</summary>
     FileHashing? FindContent(Digest diffId);
 
+    /// <summary>
+    /// What a plan needs from the store, in one look-up: the stored blobs among <paramref name="digests"/>, and the stored
+    /// contents among <paramref name="diffIds"/> and the diff_ids of those blobs. Digests as text (<see cref="Digest.ToString"/>),
+    /// which keeps the scan's fixed cost down (see <see cref="StoredLookup"/>).
+    /// </summary>
+    StoredLookup FindStored(IReadOnlyList<string> digests, IReadOnlyList<string> diffIds)
+    {
+        var found = new StoredLookup();
+        foreach (var (digest, layer) in FindLayers(digests.Select(Digest.Parse).ToHashSet()))
+        {
+            found.Layers[digest.ToString()] = layer;
+        }
+
+        var contents = diffIds.Select(Digest.Parse).Concat(found.Layers.Values.Where(l => !l.IsForeign).Select(l => l.DiffId)).ToHashSet();
+        foreach (var (diffId, hashing) in FindContents(contents))
+        {
+            found.Contents[diffId.ToString()] = new StoredContent(hashing);
+        }
+
+        return found;
+    }
+
     /// <summary>Starts loading one layer's entries, under the diff_id its image states, in a transaction of its own.</summary>
     ILayerLoad BeginLayerLoad(int runId, Digest expectedDiffId, FileHashing hashing);
 
@@ -90,14 +112,14 @@ public interface IScanStore : IDisposable
     /// <see cref="TouchImage"/> for several images at once (an unchanged rescan touches every image: one transaction).
     /// Returns the images that were stored, hence touched.
     /// </summary>
-    IReadOnlySet<Digest> TouchImages(int runId, IReadOnlyList<(Digest ImageId, IReadOnlyList<ImageReference> References)> images)
+    IReadOnlySet<string> TouchImages(int runId, IReadOnlyList<ImageTouch> images)
     {
-        var touched = new HashSet<Digest>();
-        foreach (var (id, references) in images)
+        var touched = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var image in images)
         {
-            if (TouchImage(runId, id, references))
+            if (TouchImage(runId, Digest.Parse(image.ImageId), image.References))
             {
-                touched.Add(id);
+                touched.Add(image.ImageId);
             }
         }
 
@@ -106,6 +128,24 @@ public interface IScanStore : IDisposable
 
     void RecordError(int runId, ScanError error);
 }
+
+/// <summary>
+/// What the store holds of a plan's blobs and contents, keyed by digest text: a collection keyed by the Digest struct is
+/// generic code the runtime compiles on first use (the published build has no tiered JIT), a fixed cost of every scan,
+/// where one keyed by strings runs code the runtime ships compiled.
+/// </summary>
+public sealed class StoredLookup
+{
+    public Dictionary<string, StoredLayer> Layers { get; } = new(StringComparer.Ordinal);
+
+    public Dictionary<string, StoredContent> Contents { get; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>A layer content (diff_id) whose entries are stored, with the hashing they were stored with.</summary>
+public sealed record StoredContent(FileHashing Hashing);
+
+/// <summary>An image to touch: its id as text (<see cref="Digest.ToString"/>) and the references it was found under this run.</summary>
+public sealed record ImageTouch(string ImageId, IReadOnlyList<ImageReference> References);
 
 /// <summary>One layer's entries, appended in a transaction that commits with the layer row or not at all.</summary>
 public interface ILayerLoad : IDisposable

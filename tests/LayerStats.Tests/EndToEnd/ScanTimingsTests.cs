@@ -32,7 +32,7 @@ public sealed class ScanTimingsTests
             "open database", "list sources", "plan", "read layers (wall)", "workers: reading layers (sum)",
             "workers: of which blocked on the writer", "writer: appending file rows", "writer: committing layers",
             "writer: analysing images", "writer: committing images", "writer: idle", "finish run (totals, derived tables)",
-            "checkpoint (log into the file)",
+            "checkpoint (log into the file)", "own clock (open to checkpoint)", "CPU in it (user+sys, all threads)",
         ];
         Assert.Equal(expected.Order(StringComparer.Ordinal), seconds.Keys.Order(StringComparer.Ordinal));
         Assert.True(seconds["workers: of which blocked on the writer"] <= seconds["workers: reading layers (sum)"]);
@@ -43,6 +43,11 @@ public sealed class ScanTimingsTests
         double writer = seconds["writer: appending file rows"] + seconds["writer: committing layers"] + seconds["writer: analysing images"]
             + seconds["writer: committing images"] + seconds["writer: idle"];
         Assert.True(writer <= seconds["read layers (wall)"] + 0.002, $"the writer's parts ({writer}) lie within the read phase");
+        // Listing runs alongside opening the database; everything after it, one after another, within the own clock.
+        double sequential = Math.Max(seconds["open database"], seconds["list sources"]) + seconds["plan"] + seconds["read layers (wall)"]
+            + seconds["finish run (totals, derived tables)"] + seconds["checkpoint (log into the file)"];
+        Assert.True(sequential <= seconds["own clock (open to checkpoint)"] + 0.002, $"the phases ({sequential}) lie within the own clock");
+        Assert.True(seconds["CPU in it (user+sys, all threads)"] > 0);
 
         // Without the flag, none of it is printed.
         using var quiet = new CliHarness();
