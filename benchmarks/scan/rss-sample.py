@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs a command and samples its /proc/PID/status (VmRSS, RssAnon, RssFile) every --every seconds; prints the peak
 (and when), a timeline of the maxima per --step seconds, and the command's stderr lines stamped with their arrival
-time (e.g. `layerstats scan --timings`, or a LAYERSTATS_SNAPSHOT_TRACE build), so the peak can be placed in a phase.
+time (e.g. `layerstats scan --timings`, and LAYERSTATS_MEMORY_TRACE=1: a line per section of the end-of-run step), so the peak can be placed in a phase.
 
 usage: benchmarks/scan/rss-sample.py [--every 0.02] [--step 0.5] -- COMMAND ARGS...
 """
