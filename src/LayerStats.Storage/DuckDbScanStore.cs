@@ -76,15 +76,19 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     /// cover fewer layer contents than images reference, so the views compute the same figures from the files table
     /// until the next scan finishes the work), and the run's totals stay empty; the scan itself has already committed
     /// every image.
+    /// Memory (issue 5, benchmarks/README.md "Peak memory"): the step runs with the connection's threads (a scan's one,
+    /// DatabaseOptions.Scan; it used to take a thread per core, which cost ~30-40 MB more at the peak and made a
+    /// two-layer million-file image fall back to the report limit); it starts by collecting the managed heap (whatever
+    /// the read phase left that no collection has freed yet) and gives DuckDB's freed native memory back after every
+    /// section (NativeMemory.Purge).
     /// </summary>
     internal void RunSnapshot(int runId)
     {
-        long threads = Convert.ToInt64(Scalar("SELECT current_setting('threads')"), System.Globalization.CultureInfo.InvariantCulture);
         var sections = SnapshotSections();
+        ReleaseMemory();
+        TraceMemory("start", TimeSpan.Zero);
         try
         {
-            // One large job: a thread per core (a scan's own DuckDB work runs on one, see DatabaseOptions.Scan).
-            Execute($"SET threads = {Math.Max(DatabaseOptions.Reports.EffectiveThreads, threads)}");
             try
             {
                 RunSnapshotSteps(runId, sections);
@@ -108,7 +112,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         {
             Execute("DROP TABLE IF EXISTS derived_todo");
             Execute(FormattableString.Invariant($"SET memory_limit = '{database.MemoryLimitMegabytes}MB'"));
-            Execute($"SET threads = {threads}");
+            _ = NativeMemory.Purge();
         }
     }
 
@@ -203,6 +207,49 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         }
 
         SnapshotTrace?.Invoke(name, watch.Elapsed);
+        _ = NativeMemory.Purge();
+        TraceMemory(name, watch.Elapsed);
+    }
+
+    /// <summary>
+    /// The managed heap collected and compacted with its free memory given back (GCCollectionMode.Aggressive: a few ms
+    /// when little is live), and DuckDB's freed native memory returned.
+    /// </summary>
+    private static void ReleaseMemory()
+    {
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        _ = NativeMemory.Purge();
+    }
+
+    /// <summary>
+    /// LAYERSTATS_MEMORY_TRACE=1: after every section of the end-of-run step, one line on standard error: the process's
+    /// resident memory (anonymous, file-backed), the managed heap, DuckDB's buffer manager and jemalloc's account
+    /// (benchmarks/scan/rss-sample.py stamps and interleaves them with its samples).
+    /// </summary>
+    private static readonly bool MemoryTrace = Environment.GetEnvironmentVariable("LAYERSTATS_MEMORY_TRACE") == "1";
+
+    private void TraceMemory(string name, TimeSpan elapsed)
+    {
+        if (!MemoryTrace)
+        {
+            return;
+        }
+
+        string status = "";
+        try
+        {
+            status = string.Join(' ', File.ReadLines("/proc/self/status")
+                .Where(l => l.StartsWith("RssAnon", StringComparison.Ordinal) || l.StartsWith("RssFile", StringComparison.Ordinal))
+                .Select(l => string.Join(' ', l.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries))));
+        }
+        catch (IOException)
+        {
+        }
+
+        long duckdb = Count("SELECT CAST(coalesce(sum(memory_usage_bytes), 0) AS BIGINT) FROM duckdb_memory()");
+        var gc = GC.GetGCMemoryInfo();
+        Console.Error.WriteLine(FormattableString.Invariant(
+            $"[memory] {name,-12} {elapsed.TotalSeconds,7:F3} s  {status}  .NET heap {gc.HeapSizeBytes >> 20} committed {gc.TotalCommittedBytes >> 20} MiB  duckdb {duckdb >> 20} MiB  {NativeMemory.Stats()}"));
     }
 
     private object? Scalar(string sql)

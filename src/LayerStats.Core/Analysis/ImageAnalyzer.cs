@@ -96,8 +96,21 @@ internal sealed class ImageAnalyzer
         {
             analyzer.AddLayer(openLayer(k));
         }
-        return analyzer.Result();
+        var figures = analyzer.Result();
+        var allocated = analyzer.AllocatedBytes;
+        analyzer = null;
+        if (allocated >= ReleaseAfterBytes)
+        {
+            // A big trie (~73 bytes a distinct path: 70 MB for a million) is garbage now, but little is allocated after
+            // an image's analysis, so no collection would come to free it before the scan's end-of-run step, which then
+            // ran beside it (benchmarks/README.md, "Peak memory"). A blocking collection with little live costs a few ms.
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        }
+        return figures;
     }
+
+    /// <summary>The trie size from which an analysis gives its memory back at once (smaller ones are left to the GC).</summary>
+    internal const long ReleaseAfterBytes = 32L << 20;
 
     /// <summary>
     /// Adds the next layer (bottom to top). Its entries may come in any order: where a path is written twice, the

@@ -20,7 +20,7 @@
 -- stay in memory) dropped in the same transaction; no statement deletes or updates rows spread over a large table
 -- (DuckDB keeps a version of every vector it touches in memory until the transaction ends), and what a transaction
 -- holds is bounded by its round. So the layer-content steps run at the scan's own memory limit, spilling to DuckDB's
--- temporary directory (at 50 M rows a late round's content_stats parts still run out of 128 MB: benchmarks/README.md);
+-- temporary directory (at 50 M rows a late round's content_stats parts still ran out of 128 MB: benchmarks/README.md);
 -- images and totals get a report's limit.
 -- A section that takes $1 names it in every statement (the statements of a command share its parameters).
 

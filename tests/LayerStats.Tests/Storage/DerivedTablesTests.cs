@@ -140,7 +140,8 @@ public sealed class DerivedTablesTests
         Assert.True(Fresh(tiny));
         AssertDefinitions(tiny);
         // And the scan's own limit is back.
-        Assert.Equal("122.0 MiB", Convert.ToString(ScalarObject(tiny, "SELECT current_setting('memory_limit')"), System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(DatabaseOptions.Scan.MemoryLimitMegabytes, tiny.MemoryLimitMegabytes);
+        Assert.Equal("91.5 MiB", Convert.ToString(ScalarObject(tiny, "SELECT current_setting('memory_limit')"), System.Globalization.CultureInfo.InvariantCulture)); // 96 MB
     }
 
     private static object? ScalarObject(LayerStatsDatabase db, string sql)
