@@ -391,7 +391,27 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         Progress.BytesTotal = jobs.Sum(j => j.Layer.Size);
         // Largest first, so that no big layer is left alone at the end with the other cores idle (the last layers,
         // fewer than the cores, are each read on two tasks: see ReadLayersAsync).
-        return jobs.OrderByDescending(j => j.Layer.Size).ToList();
+        // Within that, the layers of a gzipped archive take the slots they got in archive order: its blobs are served by
+        // a cursor moving forward through the archive, and any other order decompresses it again for each blob.
+        var ordered = jobs.OrderByDescending(j => j.Layer.Size).ToList();
+        var planned = new ILayer[ordered.Count];
+        for (int i = 0; i < planned.Length; i++)
+        {
+            planned[i] = ordered[i].Layer;
+        }
+
+        if (Sources.ArchiveReadOrder.Arrange(planned) is not { } order)
+        {
+            return ordered;
+        }
+
+        var arranged = new List<LayerWork>(order.Length);
+        foreach (int i in order)
+        {
+            arranged.Add(ordered[i]);
+        }
+
+        return arranged;
     }
 
     private static bool AllStored(ImageWork image)

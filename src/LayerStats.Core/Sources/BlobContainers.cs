@@ -10,9 +10,10 @@ internal readonly record struct ContainerEntry(string Path, long Length, string?
 
 /// <summary>
 /// The files of an image archive, addressed by normalized relative path ("blobs/sha256/…"): a directory,
-/// a seekable tar file, or a gzipped tar file. Holds no open handles: every read opens its own stream.
+/// a seekable tar file, or a gzipped tar file. A directory or a tar file holds no open handles (every read opens its
+/// own stream); a gzipped tar file keeps a few open between reads until it is disposed.
 /// </summary>
-internal abstract class BlobContainer
+internal abstract class BlobContainer : IDisposable
 {
     /// <summary>A person-readable name of the form: "directory", "tar archive", "gzipped tar archive".</summary>
     public abstract string Kind { get; }
@@ -25,6 +26,14 @@ internal abstract class BlobContainer
 
     /// <summary>A re-openable opener for an entry that <see cref="Find"/> returned.</summary>
     public abstract BlobOpener OpenerFor(ContainerEntry entry);
+
+    /// <summary>The layer of a blob held in the container at <paramref name="entry"/>.</summary>
+    public virtual ILayer LayerFor(Descriptor descriptor, Digest diffId, ContainerEntry entry) => new BlobLayer(descriptor, diffId, OpenerFor(entry));
+
+    /// <summary>Closes what the container keeps open between reads (nothing, but for a gzipped tar file).</summary>
+    public virtual void Dispose()
+    {
+    }
 
     /// <summary>Reads a small document (JSON) whole; refuses it beyond <paramref name="cap"/> bytes.</summary>
     public virtual async Task<byte[]> ReadDocumentAsync(ContainerEntry entry, long cap, CancellationToken cancellationToken)
@@ -300,12 +309,27 @@ internal sealed class SeekableTarContainer : TarContainer
 }
 
 /// <summary>
-/// A gzipped tar file, which cannot seek: indexed by decompressing once, keeping only the small JSON entries in memory;
-/// a blob is opened by decompressing again from the start and skipping to its entry (O(archive) per open).
+/// A gzipped tar file, which cannot seek: indexed by decompressing once, keeping only the small JSON entries in memory.
+/// Blobs are served by forward cursors (the file, its decompression and a tar reader, positioned after some entry): an
+/// open takes the idle cursor furthest along that is still at or before its entry, skipping the entries between, or
+/// starts a new one from the top; when the blob stream is disposed its cursor comes back to the pool. Blobs opened in
+/// archive order (see <see cref="IArchiveOrderedLayer"/>) thus cost one decompression of the archive per cursor in use
+/// at once, not one per blob. A cursor is closed when it fails, when no entry handed out lies ahead of it, or when the
+/// container is disposed (<see cref="FileImageSource"/> disposes it with the source).
 /// </summary>
 internal sealed class GzipTarContainer : TarContainer
 {
+    /// <summary>Idle cursors kept; beyond that the one furthest behind is closed (two workers need two).</summary>
+    private const int MaxIdleCursors = 4;
+
     private readonly Dictionary<string, byte[]> _documents = new(StringComparer.Ordinal);
+    private readonly List<ArchiveCursor> _idle = [];
+    private readonly Lock _lock = new();
+    private int _lastOrdinal = -1;
+    private bool _disposed;
+    private long _decompressions;
+    private long _compressedBytesRead;
+    private int _openCursors;
 
     private GzipTarContainer(string file)
         : base(file)
@@ -314,48 +338,50 @@ internal sealed class GzipTarContainer : TarContainer
 
     public override string Kind => "gzipped tar archive";
 
+    /// <summary>Decompressions of the archive started from its first byte so far (the index pass included).</summary>
+    public long Decompressions => Interlocked.Read(ref _decompressions);
+
+    /// <summary>Compressed bytes of the archive read so far, by every pass (the index pass included).</summary>
+    public long CompressedBytesRead => Interlocked.Read(ref _compressedBytesRead);
+
+    /// <summary>Cursors open now (idle or serving a blob): each holds a handle on the file.</summary>
+    public int OpenCursors => Volatile.Read(ref _openCursors);
+
     public static async Task<GzipTarContainer> IndexAsync(string file, long documentCap, CancellationToken cancellationToken)
     {
         var container = new GzipTarContainer(file);
-        var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-        await using (fs.ConfigureAwait(false))
+        var cursor = container.NewCursor();
+        await using (cursor.ConfigureAwait(false))
         {
-            var gzip = new GZipStream(fs, CompressionMode.Decompress, leaveOpen: true);
-            await using (gzip.ConfigureAwait(false))
+            var reader = cursor.Reader;
+            int ordinal = 0;
+            var head = new byte[512];
+            while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
             {
-                var reader = new TarReader(gzip, leaveOpen: true);
-                await using (reader.ConfigureAwait(false))
+                container.Add(entry, ordinal++, -1, null);
+                string? name = ArchivePath.Normalize(entry.Name);
+                if (name is null)
                 {
-                    int ordinal = 0;
-                    var head = new byte[512];
-                    while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
-                    {
-                        container.Add(entry, ordinal++, -1, null);
-                        string? name = ArchivePath.Normalize(entry.Name);
-                        if (name is null)
-                        {
-                            continue;
-                        }
-
-                        container._documents.Remove(name);
-                        if (entry.DataStream is null || entry.Length == 0 || entry.Length > documentCap
-                            || entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile))
-                        {
-                            continue;
-                        }
-
-                        int got = await entry.DataStream.ReadAtLeastAsync(head, (int)Math.Min(head.Length, entry.Length), throwOnEndOfStream: true, cancellationToken).ConfigureAwait(false);
-                        if (!LooksLikeJson(head.AsSpan(0, got)))
-                        {
-                            continue;
-                        }
-
-                        var doc = new byte[entry.Length];
-                        head.AsSpan(0, got).CopyTo(doc);
-                        await entry.DataStream.ReadExactlyAsync(doc.AsMemory(got), cancellationToken).ConfigureAwait(false);
-                        container._documents[name] = doc;
-                    }
+                    continue;
                 }
+
+                container._documents.Remove(name);
+                if (entry.DataStream is null || entry.Length == 0 || entry.Length > documentCap
+                    || entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile))
+                {
+                    continue;
+                }
+
+                int got = await entry.DataStream.ReadAtLeastAsync(head, (int)Math.Min(head.Length, entry.Length), throwOnEndOfStream: true, cancellationToken).ConfigureAwait(false);
+                if (!LooksLikeJson(head.AsSpan(0, got)))
+                {
+                    continue;
+                }
+
+                var doc = new byte[entry.Length];
+                head.AsSpan(0, got).CopyTo(doc);
+                await entry.DataStream.ReadExactlyAsync(doc.AsMemory(got), cancellationToken).ConfigureAwait(false);
+                container._documents[name] = doc;
             }
         }
 
@@ -368,41 +394,137 @@ internal sealed class GzipTarContainer : TarContainer
         return _documents.TryGetValue(entry.Path, out var doc) ? Task.FromResult(doc) : base.ReadDocumentAsync(entry, cap, cancellationToken);
     }
 
+    /// <summary>A layer that tells the plan where its blob lies in the archive, so that blobs are asked for in archive order.</summary>
+    public override ILayer LayerFor(Descriptor descriptor, Digest diffId, ContainerEntry entry)
+    {
+        var index = Get(entry.Path) ?? throw new InvalidOperationException($"'{entry.Path}' is not in the archive");
+        return new ArchiveOrderedLayer(new BlobLayer(descriptor, diffId, OpenerFor(entry)), this, index.Ordinal);
+    }
+
     public override BlobOpener OpenerFor(ContainerEntry entry)
     {
         var index = Get(entry.Path) ?? throw new InvalidOperationException($"'{entry.Path}' is not in the archive");
-        string file = File;
         string path = entry.Path;
-        return async cancellationToken =>
+        lock (_lock)
         {
-            var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-            var gzip = new GZipStream(fs, CompressionMode.Decompress, leaveOpen: false);
-            var reader = new TarReader(gzip, leaveOpen: false);
-            try
-            {
-                for (int i = 0; ; i++)
-                {
-                    var tarEntry = await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false)
-                        ?? throw new ImageFormatException($"'{path}' is no longer in the archive (did the file change since it was indexed?)");
-                    if (i == index.Ordinal)
-                    {
-                        if (tarEntry.DataStream is null || ArchivePath.Normalize(tarEntry.Name) != path)
-                        {
-                            throw new ImageFormatException($"'{path}' is no longer in the archive (did the file change since it was indexed?)");
-                        }
+            _lastOrdinal = Math.Max(_lastOrdinal, index.Ordinal);
+        }
 
-                        return new OwningReadStream(tarEntry.DataStream, tarEntry.Length, reader, gzip, fs);
-                    }
+        return cancellationToken => OpenAsync(index.Ordinal, path, cancellationToken);
+    }
+
+    /// <summary>Closes the idle cursors; a blob still open closes its cursor when disposed. Openers keep working, unpooled.</summary>
+    public override void Dispose()
+    {
+        List<ArchiveCursor> closing;
+        lock (_lock)
+        {
+            _disposed = true;
+            closing = [.. _idle];
+            _idle.Clear();
+        }
+
+        foreach (var cursor in closing)
+        {
+            cursor.Dispose();
+        }
+
+        base.Dispose();
+    }
+
+    private async ValueTask<Stream> OpenAsync(int ordinal, string path, CancellationToken cancellationToken)
+    {
+        var cursor = Take(ordinal) ?? NewCursor();
+        try
+        {
+            while (true)
+            {
+                var tarEntry = await cursor.Reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false)
+                    ?? throw new ImageFormatException($"'{path}' is no longer in the archive (did the file change since it was indexed?)");
+                int at = cursor.Next++;
+                if (at < ordinal)
+                {
+                    continue;
+                }
+
+                if (ArchivePath.Normalize(tarEntry.Name) != path || (tarEntry.DataStream is null && tarEntry.Length != 0))
+                {
+                    throw new ImageFormatException($"'{path}' is no longer in the archive (did the file change since it was indexed?)");
+                }
+
+                return new PooledEntryStream(tarEntry.DataStream ?? Stream.Null, tarEntry.Length, cursor, Return);
+            }
+        }
+        catch
+        {
+            await cursor.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The idle cursor furthest along that has not passed <paramref name="ordinal"/>, taken out of the pool; or null.</summary>
+    private ArchiveCursor? Take(int ordinal)
+    {
+        lock (_lock)
+        {
+            int best = -1;
+            for (int i = 0; i < _idle.Count; i++)
+            {
+                if (_idle[i].Next <= ordinal && (best < 0 || _idle[i].Next > _idle[best].Next))
+                {
+                    best = i;
                 }
             }
-            catch
+
+            if (best < 0)
             {
-                await reader.DisposeAsync().ConfigureAwait(false);
-                await gzip.DisposeAsync().ConfigureAwait(false);
-                await fs.DisposeAsync().ConfigureAwait(false);
-                throw;
+                return null;
             }
-        };
+
+            var cursor = _idle[best];
+            _idle.RemoveAt(best);
+            return cursor;
+        }
+    }
+
+    /// <summary>A blob stream was disposed: its cursor goes back to the pool, or is closed when it failed or can serve nothing more.</summary>
+    private void Return(ArchiveCursor cursor, bool faulted)
+    {
+        ArchiveCursor? closing = cursor;
+        lock (_lock)
+        {
+            if (!faulted && !_disposed && cursor.Next <= _lastOrdinal)
+            {
+                _idle.Add(cursor);
+                closing = null;
+                if (_idle.Count > MaxIdleCursors)
+                {
+                    int behind = 0;
+                    for (int i = 1; i < _idle.Count; i++)
+                    {
+                        if (_idle[i].Next < _idle[behind].Next)
+                        {
+                            behind = i;
+                        }
+                    }
+
+                    closing = _idle[behind];
+                    _idle.RemoveAt(behind);
+                }
+            }
+        }
+
+        closing?.Dispose();
+    }
+
+    private ArchiveCursor NewCursor()
+    {
+        var fs = new FileStream(File, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        Interlocked.Increment(ref _decompressions);
+        Interlocked.Increment(ref _openCursors);
+        var counted = new CountingReadStream(fs, n => Interlocked.Add(ref _compressedBytesRead, n));
+        var gzip = new GZipStream(counted, CompressionMode.Decompress, leaveOpen: false);
+        return new ArchiveCursor(gzip, new TarReader(gzip, leaveOpen: true), () => Interlocked.Decrement(ref _openCursors));
     }
 
     private static bool LooksLikeJson(ReadOnlySpan<byte> head)
@@ -418,5 +540,36 @@ internal sealed class GzipTarContainer : TarContainer
         }
 
         return false;
+    }
+}
+
+/// <summary>A forward position in a gzipped tar archive: the decompression and the tar reader, and the ordinal of the next entry.</summary>
+internal sealed class ArchiveCursor(GZipStream gzip, TarReader reader, Action closed) : IDisposable, IAsyncDisposable
+{
+    private int _disposed;
+
+    public TarReader Reader => reader;
+
+    /// <summary>The ordinal of the entry the reader returns next.</summary>
+    public int Next { get; set; }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            reader.Dispose();
+            gzip.Dispose();
+            closed();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            await reader.DisposeAsync().ConfigureAwait(false);
+            await gzip.DisposeAsync().ConfigureAwait(false);
+            closed();
+        }
     }
 }

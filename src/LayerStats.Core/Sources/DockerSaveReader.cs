@@ -152,7 +152,7 @@ internal sealed class DockerSaveReader(ReadContext context)
                 }
 
                 var descriptor = new Descriptor(MediaTypes.DockerLayer, diffId, layerEntry.Value.Length);
-                layers.Add(new BlobLayer(descriptor, diffId, context.Container.OpenerFor(layerEntry.Value)));
+                layers.Add(context.Container.LayerFor(descriptor, diffId, layerEntry.Value));
             }
 
             var image = new SourceImage(configDigest, null, ImageSources.LegacyDockerSaveMediaType, configDigest, bytes, config, layers);

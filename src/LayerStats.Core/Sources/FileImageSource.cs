@@ -7,7 +7,14 @@ namespace LayerStats.Core.Sources;
 /// <summary>A docker save tarball or an OCI layout (directory or tar), gzipped or not, recognised by content.</summary>
 internal sealed class FileImageSource(SourceInput input, ImageSourceOptions options) : IImageSource
 {
+    private readonly Lock _lock = new();
+    private readonly List<BlobContainer> _containers = [];
+    private bool _disposed;
+
     public string Source => input.Input;
+
+    /// <summary>The container the last listing read (null before one), for tests and benchmarks.</summary>
+    internal BlobContainer? Container { get; private set; }
 
     public async Task<SourceListing> ListImagesAsync(CancellationToken cancellationToken)
     {
@@ -21,6 +28,15 @@ internal sealed class FileImageSource(SourceInput input, ImageSourceOptions opti
             }
 
             container = opened;
+            lock (_lock)
+            {
+                _containers.Add(container);
+                Container = container;
+                if (_disposed)
+                {
+                    container.Dispose();
+                }
+            }
         }
         catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException or ImageFormatException)
         {
@@ -44,7 +60,27 @@ internal sealed class FileImageSource(SourceInput input, ImageSourceOptions opti
         return new SourceListing(images, context.Errors);
     }
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    /// <summary>
+    /// The end of the source: closes what its containers keep open between reads (a gzipped archive's cursors). A blob
+    /// still open is not cut off; its cursor is closed when the blob is disposed.
+    /// </summary>
+    public ValueTask DisposeAsync()
+    {
+        List<BlobContainer> closing;
+        lock (_lock)
+        {
+            _disposed = true;
+            closing = [.. _containers];
+            _containers.Clear();
+        }
+
+        foreach (var container in closing)
+        {
+            container.Dispose();
+        }
+
+        return ValueTask.CompletedTask;
+    }
 
     private SourceListing Fail(string message) => new([], [new ScanError(input.Input, message, Path: input.Path)]);
 

@@ -227,7 +227,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
                     return null;
                 }
 
-                layers.Add(new BlobLayer(layer, config.DiffIds[i], context.Container.OpenerFor(entry.Value)));
+                layers.Add(context.Container.LayerFor(layer, config.DiffIds[i], entry.Value));
             }
 
             var built = new SourceImage(d.Digest, d.Digest, manifest.MediaType, manifest.Config.Digest, configBytes, config, layers);

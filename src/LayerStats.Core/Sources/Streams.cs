@@ -117,12 +117,17 @@ internal sealed class BoundedReadStream : Stream
     }
 }
 
-/// <summary>A forward-only read stream that owns the chain of streams/readers under it (gzip tar entries).</summary>
-internal sealed class OwningReadStream(Stream inner, long length, params IDisposable[] owned) : Stream
+/// <summary>
+/// A tar entry's data read through an <see cref="ArchiveCursor"/>: forward only. Disposing it hands the cursor back to
+/// its container (marked faulted when a read failed or was cancelled, so that it is closed rather than reused).
+/// </summary>
+internal sealed class PooledEntryStream(Stream inner, long length, ArchiveCursor cursor, Action<ArchiveCursor, bool> release) : Stream
 {
     private long _position;
+    private bool _faulted;
+    private int _released;
 
-    public override bool CanRead => true;
+    public override bool CanRead => _released == 0;
 
     public override bool CanSeek => false;
 
@@ -140,8 +145,83 @@ internal sealed class OwningReadStream(Stream inner, long length, params IDispos
 
     public override int Read(Span<byte> buffer)
     {
+        ObjectDisposedException.ThrowIf(_released != 0, this);
+        try
+        {
+            int read = inner.Read(buffer);
+            _position += read;
+            return read;
+        }
+        catch
+        {
+            _faulted = true;
+            throw;
+        }
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_released != 0, this);
+        try
+        {
+            int read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            _position += read;
+            return read;
+        }
+        catch
+        {
+            _faulted = true;
+            throw;
+        }
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void Flush()
+    {
+    }
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            release(cursor, _faulted);
+        }
+
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>A read-only pass-through that reports how many bytes were read from the stream it owns.</summary>
+internal sealed class CountingReadStream(Stream inner, Action<int> counted) : Stream
+{
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => inner.Length;
+
+    public override long Position
+    {
+        get => inner.Position;
+        set => throw new NotSupportedException();
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
         int read = inner.Read(buffer);
-        _position += read;
+        counted(read);
         return read;
     }
 
@@ -151,7 +231,7 @@ internal sealed class OwningReadStream(Stream inner, long length, params IDispos
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         int read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-        _position += read;
+        counted(read);
         return read;
     }
 
@@ -170,12 +250,14 @@ internal sealed class OwningReadStream(Stream inner, long length, params IDispos
         if (disposing)
         {
             inner.Dispose();
-            foreach (var d in owned)
-            {
-                d.Dispose();
-            }
         }
 
         base.Dispose(disposing);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await inner.DisposeAsync().ConfigureAwait(false);
+        await base.DisposeAsync().ConfigureAwait(false);
     }
 }
