@@ -452,7 +452,7 @@ internal sealed class GzipTarContainer : TarContainer
                     throw new ImageFormatException($"'{path}' is no longer in the archive (did the file change since it was indexed?)");
                 }
 
-                return new PooledEntryStream(tarEntry.DataStream ?? Stream.Null, tarEntry.Length, cursor, Return);
+                return new PooledEntryStream(tarEntry.DataStream ?? Stream.Null, tarEntry.Length, path, cursor, Return);
             }
         }
         catch

@@ -119,9 +119,10 @@ internal sealed class BoundedReadStream : Stream
 
 /// <summary>
 /// A tar entry's data read through an <see cref="ArchiveCursor"/>: forward only. Disposing it hands the cursor back to
-/// its container (marked faulted when a read failed or was cancelled, so that it is closed rather than reused).
+/// its container (marked faulted when a read failed or was cancelled, so that it is closed rather than reused). An
+/// archive that ends inside the entry is an error, not a short blob: GZipStream reports a cut-off input as its end.
 /// </summary>
-internal sealed class PooledEntryStream(Stream inner, long length, ArchiveCursor cursor, Action<ArchiveCursor, bool> release) : Stream
+internal sealed class PooledEntryStream(Stream inner, long length, string path, ArchiveCursor cursor, Action<ArchiveCursor, bool> release) : Stream
 {
     private long _position;
     private bool _faulted;
@@ -149,8 +150,7 @@ internal sealed class PooledEntryStream(Stream inner, long length, ArchiveCursor
         try
         {
             int read = inner.Read(buffer);
-            _position += read;
-            return read;
+            return Advance(read, buffer.Length);
         }
         catch
         {
@@ -168,8 +168,7 @@ internal sealed class PooledEntryStream(Stream inner, long length, ArchiveCursor
         try
         {
             int read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-            _position += read;
-            return read;
+            return Advance(read, buffer.Length);
         }
         catch
         {
@@ -187,6 +186,17 @@ internal sealed class PooledEntryStream(Stream inner, long length, ArchiveCursor
     public override void SetLength(long value) => throw new NotSupportedException();
 
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    private int Advance(int read, int requested)
+    {
+        _position += read;
+        if (read == 0 && requested > 0 && _position < length)
+        {
+            throw new EndOfStreamException($"the archive ends inside '{path}': {length - _position} of its {length} bytes are missing");
+        }
+
+        return read;
+    }
 
     protected override void Dispose(bool disposing)
     {
