@@ -319,8 +319,8 @@ internal sealed class SeekableTarContainer : TarContainer
 /// </summary>
 internal sealed class GzipTarContainer : TarContainer
 {
-    /// <summary>Idle cursors kept; beyond that the one furthest behind is closed (two workers need two).</summary>
-    private const int MaxIdleCursors = 4;
+    /// <summary>Idle cursors kept (a scan's workers need one each); beyond that the one furthest behind is closed.</summary>
+    private static readonly int MaxIdleCursors = Math.Max(4, Environment.ProcessorCount);
 
     private readonly Dictionary<string, byte[]> _documents = new(StringComparer.Ordinal);
     private readonly List<ArchiveCursor> _idle = [];

@@ -61,6 +61,25 @@ public sealed class GzipArchiveTests
     }
 
     [Fact]
+    public void The_scan_command_leaves_no_handle_on_a_gzipped_archive_and_the_file_can_be_renamed_and_deleted()
+    {
+        using var cli = new EndToEnd.CliHarness();
+        string tar = Path.Combine(cli.Dir, "images.tar");
+        ArchiveWriter.DockerSaveLegacy(tar, SixLayerImages());
+        string gz = ArchiveWriter.Gzip(tar);
+
+        var run = cli.Scan(gz);
+
+        Assert.Equal(0, run.Exit);
+        Assert.Equal(2L, cli.Scalar("SELECT count(*) FROM images"));
+        Assert.Empty(HandlesOn(gz));
+        string moved = gz + ".moved";
+        File.Move(gz, moved);
+        File.Delete(moved);
+        Assert.Empty(HandlesOn(moved));
+    }
+
+    [Fact]
     public void A_gzipped_oci_archive_of_gzip_layers_scans_to_the_figures_of_the_plain_tar()
     {
         using var dir = new TempDir();
