@@ -30,6 +30,12 @@ public sealed class LayerStatsDatabase : IDisposable
     /// <summary>The DuckDB memory limit this connection was opened with.</summary>
     public int MemoryLimitMegabytes { get; private init; }
 
+    /// <summary>DuckDB's memory limit while a big stored content streams into an analysis (DatabaseOptions.AnalysisMemoryLimitMegabytes).</summary>
+    public int AnalysisMemoryLimitMegabytes { get; private init; }
+
+    /// <summary>The row count from which a stored content streams under <see cref="AnalysisMemoryLimitMegabytes"/>.</summary>
+    public long AnalysisLimitFromEntries { get; private init; } = long.MaxValue;
+
     /// <summary>Opens (creating when needed) a database for writing.</summary>
     public static LayerStatsDatabase Open(string path, DatabaseOptions? options = null)
     {
@@ -44,6 +50,8 @@ public sealed class LayerStatsDatabase : IDisposable
             return new LayerStatsDatabase(connection, path, readOnly: false)
             {
                 MemoryLimitMegabytes = options.MemoryLimitMegabytes,
+                AnalysisMemoryLimitMegabytes = options.AnalysisMemoryLimitMegabytes,
+                AnalysisLimitFromEntries = options.AnalysisLimitFromEntries,
                 _purger = options.AllocatorPurgeMilliseconds > 0 ? new NativeMemory.Purger(TimeSpan.FromMilliseconds(options.AllocatorPurgeMilliseconds)) : null,
             };
         }
@@ -79,7 +87,7 @@ public sealed class LayerStatsDatabase : IDisposable
                 throw new InvalidOperationException($"'{path}' has schema version {version}; this layerstats reads version {SchemaVersion}");
             }
 
-            return new LayerStatsDatabase(connection, path, readOnly: true) { MemoryLimitMegabytes = options.MemoryLimitMegabytes };
+            return new LayerStatsDatabase(connection, path, readOnly: true) { MemoryLimitMegabytes = options.MemoryLimitMegabytes, AnalysisMemoryLimitMegabytes = options.AnalysisMemoryLimitMegabytes };
         }
         catch
         {
@@ -322,4 +330,15 @@ public sealed record DatabaseOptions(int MemoryLimitMegabytes = 128, int Threads
     public static DatabaseOptions Reports { get; } = new(MemoryLimitMegabytes: 1024);
 
     public int EffectiveThreads => Threads > 0 ? Threads : Environment.ProcessorCount;
+
+    /// <summary>
+    /// DuckDB's memory limit while a stored content of <see cref="AnalysisLimitFromEntries"/> rows or more streams into an
+    /// image's analysis (then back to <see cref="MemoryLimitMegabytes"/>): the buffer pool kept ~40 MB of blocks beside a
+    /// million-path analysis trie. Streaming needs a few blocks at a time.
+    /// </summary>
+    public int AnalysisMemoryLimitMegabytes { get; init; } = 16;
+
+    /// <summary>The row count of a stored content from which its analysis streams under <see cref="AnalysisMemoryLimitMegabytes"/>
+    /// (smaller ones keep the pool: the blocks they would evict are those the next loads and images use).</summary>
+    public long AnalysisLimitFromEntries { get; init; } = 100_000;
 }
