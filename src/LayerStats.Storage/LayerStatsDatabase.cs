@@ -309,8 +309,9 @@ public sealed class LayerStatsDatabase : IDisposable
 public sealed class DatabaseLockedException(string message, Exception inner) : IOException(message, inner);
 
 /// <summary>
-/// DuckDB settings chosen deliberately (benchmarks/README.md, "Whole scan" and "Peak memory"). A scan: a 96 MB
-/// buffer-manager limit, one DuckDB thread, and the memory DuckDB frees given back every 50 ms. The whole process
+/// DuckDB settings chosen deliberately (benchmarks/README.md, "Whole scan" and "Peak memory"). A scan: an 80 MB
+/// buffer-manager limit (96 MB before the analysis streamed its rows: then the end-of-run step became the peak of a
+/// million-file layer, 230-247 MiB at 96 MB, 214-222 MiB at 80, 218-225 MiB at 64; same CPU within noise), one DuckDB thread, and the memory DuckDB frees given back every 50 ms. The whole process
 /// (DuckDB's buffers and what it allocates beside them, the .NET heap, ~80 MB of mapped libraries) then peaked at
 /// 250-255 MiB on a layer of a million tiny files (at 128 MB: 261-278 MiB; before the purge and the end-of-run changes:
 /// 348 MiB), at ~7 % more CPU on that input only (the end-of-run sorts spill more); the default data set's CPU did not
@@ -323,8 +324,8 @@ public sealed class DatabaseLockedException(string message, Exception inner) : I
 /// </summary>
 public sealed record DatabaseOptions(int MemoryLimitMegabytes = 128, int Threads = 0, int AllocatorPurgeMilliseconds = 0)
 {
-    /// <summary>For a scan (read-write): 96 MB, one thread, freed memory returned every 50 ms: the whole process within issue 5's 256 MB.</summary>
-    public static DatabaseOptions Scan { get; } = new(MemoryLimitMegabytes: 96, Threads: 1, AllocatorPurgeMilliseconds: 50);
+    /// <summary>For a scan (read-write): 80 MB, one thread, freed memory returned every 50 ms: the whole process within issue 5's 256 MB.</summary>
+    public static DatabaseOptions Scan { get; } = new(MemoryLimitMegabytes: 80, Threads: 1, AllocatorPurgeMilliseconds: 50);
 
     /// <summary>For reports and queries (read-only): aggregations over tens of millions of file rows get 1 GB before they spill.</summary>
     public static DatabaseOptions Reports { get; } = new(MemoryLimitMegabytes: 1024);
