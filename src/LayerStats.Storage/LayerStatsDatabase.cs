@@ -87,7 +87,7 @@ public sealed class LayerStatsDatabase : IDisposable
                 throw new InvalidOperationException($"'{path}' has schema version {version}; this layerstats reads version {SchemaVersion}");
             }
 
-            return new LayerStatsDatabase(connection, path, readOnly: true) { MemoryLimitMegabytes = options.MemoryLimitMegabytes, AnalysisMemoryLimitMegabytes = options.AnalysisMemoryLimitMegabytes };
+            return new LayerStatsDatabase(connection, path, readOnly: true) { MemoryLimitMegabytes = options.MemoryLimitMegabytes };
         }
         catch
         {
@@ -310,8 +310,10 @@ public sealed class DatabaseLockedException(string message, Exception inner) : I
 
 /// <summary>
 /// DuckDB settings chosen deliberately (benchmarks/README.md, "Whole scan" and "Peak memory"). A scan: an 80 MB
-/// buffer-manager limit (96 MB before the analysis streamed its rows: then the end-of-run step became the peak of a
-/// million-file layer, 230-247 MiB at 96 MB, 214-222 MiB at 80, 218-225 MiB at 64; same CPU within noise), one DuckDB thread, and the memory DuckDB frees given back every 50 ms. The whole process
+/// buffer-manager limit, one DuckDB thread, and the memory DuckDB frees given back every 50 ms. (80 MB since the
+/// analysis streams its rows under a lower limit, AnalysisMemoryLimitMegabytes: the end-of-run step then became the
+/// peak of a million-file layer, 230-247 MiB at 96 MB, 214-222 MiB at 80, 218-225 MiB at 64, CPU the same within
+/// noise. The figures below are those of the 96 MB limit.) The whole process
 /// (DuckDB's buffers and what it allocates beside them, the .NET heap, ~80 MB of mapped libraries) then peaked at
 /// 250-255 MiB on a layer of a million tiny files (at 128 MB: 261-278 MiB; before the purge and the end-of-run changes:
 /// 348 MiB), at ~7 % more CPU on that input only (the end-of-run sorts spill more); the default data set's CPU did not
