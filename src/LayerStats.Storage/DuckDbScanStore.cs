@@ -612,36 +612,74 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     public IEnumerable<AnalysisEntry> StreamAnalysisEntries(Digest diffId)
     {
-        // No ORDER BY: DuckDB streams the rows in chunks instead of sorting them all first; seq gives the archive order.
-        using var cmd = LayerRowsCommand("path, kind, size, seq", diffId);
-        using var reader = cmd.ExecuteReader();
-        while (reader.Read())
+        var (contentId, entries) = StoredContent(diffId);
+        TraceMemory("analysis in", TimeSpan.Zero);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        // A big content's rows stream through DuckDB's buffer pool, which would otherwise keep up to the scan's memory
+        // limit of blocks read (and loaded before) beside the analysis trie: the pool is bounded lower while they stream
+        // (benchmarks/README.md, "Peak memory"). The SET must come before the query: a statement run on the connection
+        // while a streamed result is open ends that result.
+        int? lowered = entries >= database.AnalysisLimitFromEntries && database.AnalysisMemoryLimitMegabytes < database.MemoryLimitMegabytes
+            ? database.AnalysisMemoryLimitMegabytes
+            : null;
+        if (lowered is { } limit)
         {
-            yield return new AnalysisEntry(reader.GetString(0), EntryKinds.Parse(reader.GetString(1)), reader.GetInt64(2), reader.GetInt32(3));
+            Execute(FormattableString.Invariant($"SET memory_limit = '{limit}MB'"));
         }
+
+        try
+        {
+            // No ORDER BY: DuckDB streams the rows in chunks instead of sorting them all first; seq gives the archive
+            // order. Streaming mode: DuckDB.NET otherwise materialises the whole result before the first row (~60 MB
+            // for a million rows).
+            using var cmd = LayerRowsCommand("path, kind, size, seq", diffId, contentId);
+            cmd.UseStreamingMode = true;
+            using var reader = cmd.ExecuteReader();
+            while (reader.Read())
+            {
+                yield return new AnalysisEntry(reader.GetString(0), EntryKinds.Parse(reader.GetString(1)), reader.GetInt64(2), reader.GetInt32(3));
+            }
+        }
+        finally
+        {
+            if (lowered is not null)
+            {
+                Execute(FormattableString.Invariant($"SET memory_limit = '{database.MemoryLimitMegabytes}MB'"));
+            }
+        }
+
+        TraceMemory("analysis out", watch.Elapsed);
     }
 
     /// <summary>
     /// SELECT columns FROM files for one layer content: by its content_id (reads only the row groups that hold it), or
     /// by diff_id for a content stored before content_id existed (reads the whole table).
     /// </summary>
-    private DuckDBCommand LayerRowsCommand(string columns, Digest diffId)
+    private DuckDBCommand LayerRowsCommand(string columns, Digest diffId, long? contentId) =>
+        contentId is { } id
+            ? Command($"SELECT {columns} FROM files WHERE content_id = ?", id)
+            : Command($"SELECT {columns} FROM files WHERE diff_id = ?", diffId.ToString());
+
+    /// <summary>A stored content's content_id (null when stored before content_id existed) and number of rows, looked up once.</summary>
+    private (long? ContentId, long Entries) StoredContent(Digest diffId)
     {
         string key = diffId.ToString();
-        if (!_contentIds.TryGetValue(key, out long? contentId))
+        if (!_contentIds.TryGetValue(key, out var stored))
         {
-            using var lookup = Command("SELECT content_id FROM layer_contents WHERE diff_id = ?", key);
-            contentId = lookup.ExecuteScalar() is { } value and not DBNull ? Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture) : null;
-            _contentIds[key] = contentId;
+            using var lookup = Command("SELECT content_id, entries FROM layer_contents WHERE diff_id = ?", key);
+            using var reader = lookup.ExecuteReader();
+            stored = reader.Read()
+                ? (reader.IsDBNull(0) ? null : reader.GetInt64(0), reader.IsDBNull(1) ? 0 : reader.GetInt64(1))
+                : (null, 0);
+            _contentIds[key] = stored;
         }
 
-        return contentId is { } id
-            ? Command($"SELECT {columns} FROM files WHERE content_id = ?", id)
-            : Command($"SELECT {columns} FROM files WHERE diff_id = ?", key);
+        return stored;
     }
 
-    /// <summary>The content_id of each stored content this store has committed or looked up (images share base layers).</summary>
-    private readonly Dictionary<string, long?> _contentIds = new(StringComparer.Ordinal);
+    /// <summary>The content_id and row count of each stored content this store has committed or looked up (images share base layers).</summary>
+    private readonly Dictionary<string, (long? ContentId, long Entries)> _contentIds = new(StringComparer.Ordinal);
 
     public void CommitImage(int runId, ImageRecord record)
     {
@@ -1230,7 +1268,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             _transaction.Commit();
             _done = true;
             _store.ReleaseChunking(_diffId, this);
-            _store._contentIds[_diffId] = _contentId;
+            _store._contentIds[_diffId] = (_contentId, content.Entries);
             _store._contents[content.DiffId.ToString()] = content.Hashing;
             _store._absentLayers.Remove(digest);
             return true;

@@ -141,7 +141,7 @@ public sealed class DerivedTablesTests
         AssertDefinitions(tiny);
         // And the scan's own limit is back.
         Assert.Equal(DatabaseOptions.Scan.MemoryLimitMegabytes, tiny.MemoryLimitMegabytes);
-        Assert.Equal("91.5 MiB", Convert.ToString(ScalarObject(tiny, "SELECT current_setting('memory_limit')"), System.Globalization.CultureInfo.InvariantCulture)); // 96 MB
+        Assert.Equal("76.2 MiB", Convert.ToString(ScalarObject(tiny, "SELECT current_setting('memory_limit')"), System.Globalization.CultureInfo.InvariantCulture)); // 80 MB
     }
 
     private static object? ScalarObject(LayerStatsDatabase db, string sql)
