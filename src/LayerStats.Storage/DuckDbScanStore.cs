@@ -141,13 +141,16 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 // A round: a few batches, then content_stats written anew with them; committed, consistent.
                 using var tx = _connection.BeginTransaction();
                 RunSnapshotSection(sections, "round", null);
-                for (int batch = 0; batch < Math.Max(1, DerivedRoundBatches) && Count("SELECT count(*) FROM derived_todo") > 0; batch++)
+                int batches = 0;
+                for (; batches < Math.Max(1, DerivedRoundBatches) && Count("SELECT count(*) FROM derived_todo") > 0; batches++)
                 {
                     RunSnapshotSection(sections, "batch", null);
                 }
 
                 if (Count("SELECT count(*) FROM derived_partials") > 0)
                 {
+                    // One batch: its per-content path lists are already the round's (section merge).
+                    Execute($"SET VARIABLE derived_one_batch = {(batches == 1 ? "true" : "false")}");
                     RunSnapshotSection(sections, "merge", null);
                     long parts = Count("SELECT getvariable('derived_parts')");
                     for (long part = 0; part < parts; part++)

@@ -140,9 +140,11 @@ CREATE TABLE derived_content_stats (            -- the columns of content_stats 
 SET VARIABLE derived_parts = (SELECT CAST(greatest(1, ceil(coalesce(sum(len(paths)), 0) / getvariable('derived_batch_rows'))) AS BIGINT)
                               FROM derived_partials);
 
+-- The distinct (content, path) pairs of the round, sorted per part below into each content's first 5 paths. A round of
+-- one batch (derived_one_batch) needs no pairs: that batch's lists (one row per content) are its first 5 paths already.
 CREATE TABLE derived_pairs AS
 SELECT xxh128, size, path, {'h': xxh128, 's': size} AS content, hash(xxh128, size) % getvariable('derived_parts') AS part
-FROM (SELECT DISTINCT xxh128, size, unnest(paths) AS path FROM derived_partials);
+FROM (SELECT DISTINCT xxh128, size, unnest(paths) AS path FROM derived_partials WHERE NOT getvariable('derived_one_batch'));
 
 -- @section part
 -- The first 5 paths of each content of the part from one sort of its distinct (content, path) pairs (not a partition
@@ -164,7 +166,11 @@ WITH w AS (SELECT xxh128, size, path,
                        CASE k WHEN 1 THEN [path] WHEN 2 THEN [q1, path] WHEN 3 THEN [q2, q1, path]
                               WHEN 4 THEN [q3, q2, q1, path] ELSE [q4, q3, q2, q1, path] END AS paths
                 FROM w
-                WHERE (k = 5 AND NOT after_5th) OR (k < 5 AND last)),
+                WHERE (k = 5 AND NOT after_5th) OR (k < 5 AND last)
+                UNION ALL
+                SELECT xxh128, size, paths FROM derived_partials
+                WHERE getvariable('derived_one_batch')
+                  AND hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')),
      sums AS (SELECT xxh128, size, sum(occurrences) AS occurrences, sum(layers) AS layers
               FROM derived_partials
               WHERE hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')
