@@ -19,9 +19,8 @@ public sealed class RescanPathTests
     public void The_plans_one_look_up_finds_what_the_per_table_look_ups_find_across_chunks_of_keys()
     {
         using var dir = new TempDir();
-        using var db = LayerStatsDatabase.Open(dir.File("t.duckdb"));
-        using var store = new DuckDbScanStore(db);
-        int run = store.BeginRun(new ScanRunStart(DateTimeOffset.UtcNow, "test", FileHashing.Xxh128, 1));
+        using var open = new OpenStore(dir.File("t.duckdb"), FileHashing.Xxh128);
+        var (db, store, run) = (open.Database, open.Store, open.Run);
         var blob = Enumerable.Range(0, 4).Select(i => Digest.Compute([(byte)'b', (byte)i])).ToArray();
         var diff = Enumerable.Range(0, 4).Select(i => Digest.Compute([(byte)'d', (byte)i])).ToArray();
         var onlyContent = Digest.Compute("a content stored under no blob of this plan"u8);

@@ -15,9 +15,8 @@ public sealed class StoreRoundTripTests
     public void Appended_entries_read_back_exactly_with_extreme_values()
     {
         using var dir = new TempDir();
-        using var db = LayerStatsDatabase.Open(dir.File("t.duckdb"));
-        using var store = new DuckDbScanStore(db);
-        int run = store.BeginRun(new ScanRunStart(DateTimeOffset.UtcNow, "test", FileHashing.Xxh128AndSha256, 1));
+        using var open = new OpenStore(dir.File("t.duckdb"), FileHashing.Xxh128AndSha256);
+        var (db, store, run) = (open.Database, open.Store, open.Run);
         var mtime = new DateTimeOffset(2024, 2, 29, 23, 59, 58, TimeSpan.Zero);
         byte[] sha = Enumerable.Range(0, 32).Select(i => (byte)(255 - i)).ToArray();
         var entries = new[]
@@ -66,9 +65,8 @@ public sealed class StoreRoundTripTests
     public void An_aborted_load_leaves_no_rows_and_a_second_blob_of_the_same_content_keeps_the_first_entries()
     {
         using var dir = new TempDir();
-        using var db = LayerStatsDatabase.Open(dir.File("t.duckdb"));
-        using var store = new DuckDbScanStore(db);
-        int run = store.BeginRun(new ScanRunStart(DateTimeOffset.UtcNow, "test", FileHashing.Xxh128, 1));
+        using var open = new OpenStore(dir.File("t.duckdb"), FileHashing.Xxh128);
+        var (db, store, run) = (open.Database, open.Store, open.Run);
         var entry = new FileEntry(0, "f", EntryKind.File, 1, 0, 0, 0, DateTimeOffset.UnixEpoch, null, 5, null);
         using (var load = store.BeginLayerLoad(run, DiffId, FileHashing.Xxh128))
         {

@@ -21,9 +21,8 @@ public sealed class WriterStatementsTests
     public void A_new_image_gets_one_reference_row_per_key_with_the_last_index_digest_stated_and_shares_a_config()
     {
         using var dir = new TempDir();
-        using var db = LayerStatsDatabase.Open(dir.File("t.duckdb"));
-        using var store = new DuckDbScanStore(db);
-        int run = store.BeginRun(new ScanRunStart(DateTimeOffset.UtcNow, "test", FileHashing.Xxh128, 1));
+        using var open = new OpenStore(dir.File("t.duckdb"), FileHashing.Xxh128);
+        var (db, store, run) = (open.Database, open.Store, open.Run);
         Load(store, run, BlobDigest, FileHashing.Xxh128);
 
         var index1 = Digest.Compute("index 1"u8);
@@ -74,9 +73,8 @@ public sealed class WriterStatementsTests
     public void The_optimizer_is_on_again_after_an_image_commit_and_after_one_that_fails()
     {
         using var dir = new TempDir();
-        using var db = LayerStatsDatabase.Open(dir.File("t.duckdb"));
-        using var store = new DuckDbScanStore(db);
-        int run = store.BeginRun(new ScanRunStart(DateTimeOffset.UtcNow, "test", FileHashing.Xxh128, 1));
+        using var open = new OpenStore(dir.File("t.duckdb"), FileHashing.Xxh128);
+        var (db, store, run) = (open.Database, open.Store, open.Run);
         Load(store, run, BlobDigest, FileHashing.Xxh128);
         Assert.True(OptimizerOn(db));
 
