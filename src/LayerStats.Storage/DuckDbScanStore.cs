@@ -71,8 +71,9 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     /// The end-of-run step (run_snapshot.sql): brings the derived tables of the layer contents up to date in batches (a
     /// transaction per round of batches) within the scan's own memory limit (no statement holds more than a batch's or a
     /// part's worth in memory; sorts and joins spill to DuckDB's temporary directory), then image_file_stats and the
-    /// run's totals in another transaction, with the memory a report gets. If a
-    /// transaction fails, nothing of it is kept and the step stops: the rounds before it stay (the derived tables then
+    /// run's totals in another transaction, also within the scan's limit. When a transaction runs out of that memory,
+    /// the rounds committed before it stay and the rest runs again with the memory a report gets. If a
+    /// transaction fails otherwise, nothing of it is kept and the step stops: the rounds before it stay (the derived tables then
     /// cover fewer layer contents than images reference, so the views compute the same figures from the files table
     /// until the next scan finishes the work), and the run's totals stay empty; the scan itself has already committed
     /// every image.
@@ -171,8 +172,8 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
             // The derived tables of the layer contents are complete: the images' figures from them, in a transaction of
             // their own (an image missing from image_file_stats is computed by the view).
-            // Not yet bounded at the scan's limit on a fleet (50 M rows): this part gets the memory a report gets.
-            Execute($"SET memory_limit = '{Math.Max(DatabaseOptions.Reports.MemoryLimitMegabytes, database.MemoryLimitMegabytes)}MB'");
+            // At the memory limit in force: the scan's, or after an "Out of Memory" the report's (see RunSnapshot, which
+            // then runs these steps again: the rounds are done, so only this part is left).
             using var imagesTx = _connection.BeginTransaction();
             RunSnapshotSection(sections, "images", null);
             long imageParts = Count("SELECT getvariable('derived_image_parts')");

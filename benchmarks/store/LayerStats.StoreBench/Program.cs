@@ -85,8 +85,10 @@ switch (command)
     {
         // What a scan does when it finishes (run_snapshot.sql for the last run), with the tool's settings: on a database
         // written before the derived tables existed, this is the first fill of them.
-        int memory = (int)Long("--memory", new DatabaseOptions().MemoryLimitMegabytes);
-        using var database = LayerStatsDatabase.Open(db, new DatabaseOptions(MemoryLimitMegabytes: memory));
+        // The scan's settings (DatabaseOptions.Scan: its memory limit, one thread, the allocator purge), --memory aside.
+        int memory = (int)Long("--memory", DatabaseOptions.Scan.MemoryLimitMegabytes);
+        var options = DatabaseOptions.Scan with { MemoryLimitMegabytes = memory };
+        using var database = LayerStatsDatabase.Open(db, options);
         using var cmd = database.Connection.CreateCommand();
         if (args.Contains("--from-scratch"))
         {
@@ -115,7 +117,7 @@ switch (command)
             Console.WriteLine($"  {t.Seconds,7:F1} s  {name} ({t.Count}×, longest {t.Max:F1} s)");
         }
 
-        Console.WriteLine($"run_snapshot.sql for run {run}: {sw.Elapsed.TotalSeconds:F1} s (memory_limit {memory} MB, threads {new DatabaseOptions().EffectiveThreads}, batches of {batchRows:N0} rows)");
+        Console.WriteLine($"run_snapshot.sql for run {run}: {sw.Elapsed.TotalSeconds:F1} s (memory_limit {memory} MB, threads {options.EffectiveThreads}, batches of {batchRows:N0} rows)");
         cmd.Parameters.Clear();
         cmd.CommandText = "CHECKPOINT";
         cmd.ExecuteNonQuery();

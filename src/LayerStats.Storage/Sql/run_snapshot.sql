@@ -21,7 +21,7 @@
 -- (DuckDB keeps a version of every vector it touches in memory until the transaction ends), and what a transaction
 -- holds is bounded by its round. So the layer-content steps run at the scan's own memory limit, spilling to DuckDB's
 -- temporary directory (at 50 M rows a late round's content_stats parts still ran out of 128 MB: benchmarks/README.md);
--- images and totals get a report's limit.
+-- so do images and totals (10 M rows: within the scan's 80 MB). A step that runs out is done again at a report's limit.
 -- A section that takes $1 names it in every statement (the statements of a command share its parameters).
 
 -- @section stale
