@@ -12,7 +12,8 @@ const string Usage = """
            LayerStats.StoreBench sql DB [--memory MB] "SQL;\nSQL..."
     """;
 
-if (args.Length < 2)
+// The database is the second argument and never an option: "snapshot --help" must not create a file called --help.
+if (args.Length < 2 || args[1].StartsWith('-'))
 {
     Console.Error.WriteLine(Usage);
     return 2;
