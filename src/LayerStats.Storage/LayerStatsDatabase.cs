@@ -9,7 +9,11 @@ namespace LayerStats.Storage;
 /// </summary>
 public sealed class LayerStatsDatabase : IDisposable
 {
-    public const int SchemaVersion = 1;
+    /// <summary>
+    /// 2: content_stats became a view over content_stats_base and content_stats_delta (a version 1 file is upgraded by
+    /// the next scan: its content_stats table is renamed content_stats_base, figures kept).
+    /// </summary>
+    public const int SchemaVersion = 2;
 
     /// <summary>The view definitions, in order: the figures (views.sql), then what the reports read (report_views.sql).</summary>
     private static readonly string[] ViewFiles = ["views.sql", "report_views.sql"];
@@ -84,7 +88,9 @@ public sealed class LayerStatsDatabase : IDisposable
             int version = ReadSchemaVersion(connection);
             if (version != SchemaVersion)
             {
-                throw new InvalidOperationException($"'{path}' has schema version {version}; this layerstats reads version {SchemaVersion}");
+                throw new InvalidOperationException(version < SchemaVersion
+                    ? $"'{path}' has schema version {version}; this layerstats reads version {SchemaVersion}: the next 'layerstats scan --db {path} ...' upgrades it"
+                    : $"'{path}' has schema version {version}; this layerstats reads version {SchemaVersion}");
             }
 
             return new LayerStatsDatabase(connection, path, readOnly: true) { MemoryLimitMegabytes = options.MemoryLimitMegabytes };
@@ -212,15 +218,22 @@ public sealed class LayerStatsDatabase : IDisposable
 
         using (var tx = connection.BeginTransaction())
         {
-            Execute(connection, ReadEmbeddedSql("schema.sql"));
-            int version = ReadSchemaVersion(connection);
-            if (version == 0)
+            // Read before the transaction (a new file has no schema_info, and a failed statement would end the transaction).
+            int version = storedVersion is null ? 0 : int.Parse(storedVersion, System.Globalization.CultureInfo.InvariantCulture);
+            if (version == 1)
             {
-                WriteInfo(connection, "schema_version", SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                // Version 1 kept content_stats as one table; it is now the base under the view of that name.
+                Execute(connection, "ALTER TABLE content_stats RENAME TO content_stats_base");
             }
-            else if (version != SchemaVersion)
+            else if (version != 0 && version != SchemaVersion)
             {
                 throw new InvalidOperationException($"the database has schema version {version}; this layerstats writes version {SchemaVersion}");
+            }
+
+            Execute(connection, ReadEmbeddedSql("schema.sql"));
+            if (version != SchemaVersion)
+            {
+                WriteInfo(connection, "schema_version", SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
 
             foreach (string views in ViewFiles)

@@ -94,7 +94,7 @@ switch (command)
         if (args.Contains("--from-scratch"))
         {
             // Empty the derived tables first: the first fill (a database written before they existed, a first fleet scan).
-            cmd.CommandText = "DELETE FROM content_stats; DELETE FROM layer_file_stats; DELETE FROM layer_path_stats; DELETE FROM image_file_stats; DELETE FROM derived_contents; CHECKPOINT";
+            cmd.CommandText = "DELETE FROM content_stats_base; DELETE FROM content_stats_delta; DELETE FROM layer_file_stats; DELETE FROM layer_path_stats; DELETE FROM image_file_stats; DELETE FROM derived_contents; CHECKPOINT";
             cmd.ExecuteNonQuery();
         }
 

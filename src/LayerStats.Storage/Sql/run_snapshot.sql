@@ -10,7 +10,9 @@
 --            getvariable('derived_batch_rows') rows of `files` in all (at least one content): adds them to
 --            layer_file_stats, layer_path_stats and derived_contents, and their per-content figures to derived_partials;
 --   merge    the batches' figures summed per content; then part, once per part of their paths: content_stats written
---            anew with them added; merged: the new content_stats in place of the old;
+--            anew with them added, whole (into a new content_stats_base; then merged) or, while the delta stays small
+--            beside the base, only the delta's rows and the batches' contents (into a new content_stats_delta; then
+--            merged_delta);
 -- so that after every round the tables hold exactly the figures of the layer contents derived_contents lists; then in
 -- another transaction:
 --   images   image_file_stats for the images not covered yet (then image_part once per part, and images_done);
@@ -126,6 +128,10 @@ DROP TABLE derived_batch;
 -- memory until it ends, and the contents of a batch are spread over the whole table. In parts of about
 -- derived_batch_rows (content, path) pairs, by a hash of the content (section part, once per part), so that no
 -- statement holds more than a part.
+-- What is written anew (variable derived_delta, set by DuckDbScanStore.RunSnapshotSteps): while the delta stays small
+-- beside the base (a nightly scan adding a few layer contents to a fleet's store), only the delta: its rows and the
+-- batches' contents, merged with their rows in the base or the delta (section merged_delta; the base is only read). Else
+-- all of content_stats, into a new base, with an empty delta (section merged).
 CREATE TABLE derived_content_stats (            -- the columns of content_stats (schema.sql)
     xxh128        UHUGEINT,
     size          BIGINT NOT NULL,
@@ -177,11 +183,20 @@ WITH w AS (SELECT xxh128, size, path,
               GROUP BY ALL),
      added AS (SELECT s.xxh128, s.size, s.occurrences, s.layers, p.paths
                FROM sums s JOIN firsts p ON p.xxh128 IS NOT DISTINCT FROM s.xxh128 AND p.size = s.size),
+     -- The rows there are (the view: base and delta), and those written again as they are: all of them into a new
+     -- base, or only the delta's into a new delta (derived_delta, see the section's head).
      old AS (SELECT * FROM content_stats
              WHERE hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')),
+     kept AS (SELECT * FROM content_stats
+              WHERE NOT getvariable('derived_delta')
+                AND hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')
+              UNION ALL
+              SELECT * FROM content_stats_delta
+              WHERE getvariable('derived_delta')
+                AND hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')),
      -- Joins that keep only the part's new contents in memory (the old rows of a part can be many: a fleet's).
      matched AS (SELECT t.* FROM old t SEMI JOIN added a ON a.xxh128 IS NOT DISTINCT FROM t.xxh128 AND a.size = t.size)
-SELECT t.* FROM old t ANTI JOIN added a ON a.xxh128 IS NOT DISTINCT FROM t.xxh128 AND a.size = t.size
+SELECT t.* FROM kept t ANTI JOIN added a ON a.xxh128 IS NOT DISTINCT FROM t.xxh128 AND a.size = t.size
 UNION ALL
 SELECT xxh128, size, occurrences, layers, first_path, example_paths, ls_directory(first_path), ls_extension(first_path)
 FROM (SELECT a.xxh128, a.size, coalesce(t.occurrences, 0) + a.occurrences AS occurrences,
@@ -193,13 +208,26 @@ FROM (SELECT a.xxh128, a.size, coalesce(t.occurrences, 0) + a.occurrences AS occ
       FROM added a LEFT JOIN matched t ON t.xxh128 IS NOT DISTINCT FROM a.xxh128 AND t.size = a.size);
 
 -- @section merged
+-- The rows written are the new base; the delta is empty.
 DROP TABLE derived_pairs;
 
 DROP TABLE derived_partials;
 
-DROP TABLE content_stats;
+DROP TABLE content_stats_base;
 
-ALTER TABLE derived_content_stats RENAME TO content_stats;
+ALTER TABLE derived_content_stats RENAME TO content_stats_base;
+
+DELETE FROM content_stats_delta;
+
+-- @section merged_delta
+-- The rows written are the new delta; the base is as it was.
+DROP TABLE derived_pairs;
+
+DROP TABLE derived_partials;
+
+DROP TABLE content_stats_delta;
+
+ALTER TABLE derived_content_stats RENAME TO content_stats_delta;
 
 -- @section images
 -- file_duplicate_bytes of the images not covered yet: Σ over its distinct layer contents of their within-layer

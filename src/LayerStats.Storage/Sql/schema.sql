@@ -172,8 +172,12 @@ CREATE TABLE IF NOT EXISTS derived_contents (
     content_run_id INTEGER NOT NULL        -- layer_contents.run_id when it was added (a replaced content has another)
 );
 
--- One row per distinct regular-file content (xxh128, size) over the covered layer contents.
-CREATE TABLE IF NOT EXISTS content_stats (
+-- One row per distinct regular-file content (xxh128, size) over the covered layer contents: the view content_stats
+-- (views.sql) = the rows of content_stats_base that content_stats_delta does not replace, and content_stats_delta. A
+-- scan that adds a few layer contents to a fleet's store writes its changed and new contents' rows into the small
+-- delta table (rewritten whole, cheap), not the base table (tens of millions of rows); when the delta grows past a
+-- share of the base, the two are written together into a new base (run_snapshot.sql, section merge).
+CREATE TABLE IF NOT EXISTS content_stats_base (
     xxh128        UHUGEINT,
     size          BIGINT NOT NULL,
     occurrences   BIGINT NOT NULL,         -- regular files with this content
@@ -182,6 +186,17 @@ CREATE TABLE IF NOT EXISTS content_stats (
     example_paths VARCHAR[],               -- its first 5 distinct paths in path order; NULL when it occurs once
     first_directory VARCHAR NOT NULL,      -- ls_directory(first_path) (views.sql)
     first_extension VARCHAR NOT NULL       -- ls_extension(first_path)
+);
+
+CREATE TABLE IF NOT EXISTS content_stats_delta (  -- the columns of content_stats_base; one row per (xxh128, size)
+    xxh128        UHUGEINT,
+    size          BIGINT NOT NULL,
+    occurrences   BIGINT NOT NULL,
+    layers        BIGINT NOT NULL,
+    first_path    VARCHAR NOT NULL,
+    example_paths VARCHAR[],
+    first_directory VARCHAR NOT NULL,
+    first_extension VARCHAR NOT NULL
 );
 
 -- One row per covered layer content that holds regular files.

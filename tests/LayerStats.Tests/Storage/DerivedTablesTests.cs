@@ -55,15 +55,25 @@ public sealed class DerivedTablesTests
         "SELECT * FROM gate_images ORDER BY image_id",
     ];
 
-    [Fact]
-    public void Batches_of_a_few_rows_give_exactly_the_figures_of_the_definitions_and_of_the_live_views()
+    /// <summary>Delta thresholds (DuckDbScanStore.DerivedDeltaRows): 0 writes content_stats whole into the base every time.</summary>
+    private const long Always = long.MaxValue / 4, Never = 0;
+
+    [Theory]
+    [InlineData(Never, Never)]
+    [InlineData(Always, Always)]
+    [InlineData(Never, Always)] // a fleet's nightly scan: a delta over a base, with contents of both
+    [InlineData(Always, Never)] // the delta and the new contents written into a new base
+    public void Batches_of_a_few_rows_give_exactly_the_figures_of_the_definitions_and_of_the_live_views(long firstDelta, long laterDelta)
     {
         using var dir = new TempDir();
         using var db = LayerStatsDatabase.Open(dir.File("d.duckdb"));
         // Layers 0-11: rows appended layer by layer; 12-17: their rows interleaved (row ids of a layer not contiguous).
         Fill(db, layers: (0, 18), interleavedFrom: 12, images: (0, 5));
-        Assert.Equal(0, Snapshot(db, 1));
+        Assert.Equal(0, Snapshot(db, 1, firstDelta));
         Assert.True(Fresh(db));
+        long baseRows = Scalar(db, "SELECT count(*) FROM content_stats_base");
+        Assert.Equal(firstDelta == Always, baseRows == 0);
+        Assert.Equal(firstDelta == Always, Scalar(db, "SELECT count(*) FROM content_stats_delta") > 0);
         // Contents spread over many layers, so their first and example paths cross batches.
         Assert.True(Scalar(db, "SELECT count(*) FROM content_stats WHERE layers >= 4 AND len(example_paths) = 5") >= 3);
         Assert.True(Scalar(db, "SELECT count(DISTINCT diff_id) FROM layer_file_stats") >= 15);
@@ -74,8 +84,23 @@ public sealed class DerivedTablesTests
         Fill(db, layers: (18, 26), interleavedFrom: 22, images: (5, 9));
         Assert.False(Fresh(db));
         var live = Views.Select(v => Rows(db, v)).ToList();
-        Assert.Equal(0, Snapshot(db, 2));
+        var baseBefore = Rows(db, "SELECT * FROM content_stats_base ORDER BY ALL");
+        Assert.Equal(0, Snapshot(db, 2, laterDelta));
         Assert.True(Fresh(db));
+        if (laterDelta == Always)
+        {
+            // Only the delta was written: the base is as it was, and the delta replaces some of its rows.
+            Assert.Equal(baseBefore, Rows(db, "SELECT * FROM content_stats_base ORDER BY ALL"));
+            if (firstDelta == Never)
+            {
+                Assert.True(Scalar(db, "SELECT count(*) FROM content_stats_delta d SEMI JOIN content_stats_base b ON b.xxh128 IS NOT DISTINCT FROM d.xxh128 AND b.size = d.size") > 0);
+            }
+        }
+        else
+        {
+            Assert.Equal(0, Scalar(db, "SELECT count(*) FROM content_stats_delta"));
+        }
+
         AssertDefinitions(db);
         for (int i = 0; i < Views.Length; i++)
         {
@@ -85,7 +110,7 @@ public sealed class DerivedTablesTests
         // A covered layer content replaced (stored again by another run): everything is computed again.
         Execute(db, "UPDATE layer_contents SET run_id = 3 WHERE diff_id = printf('sha256:%064x', 4)");
         Assert.False(Fresh(db));
-        Assert.Equal(0, Snapshot(db, 3));
+        Assert.Equal(0, Snapshot(db, 3, laterDelta));
         Assert.True(Fresh(db));
         AssertDefinitions(db);
         AssertViewsAsLive(db);
@@ -152,10 +177,10 @@ public sealed class DerivedTablesTests
     }
 
     /// <summary>Runs the end-of-run step with batches of 25 rows; returns the number of warnings.</summary>
-    private static int Snapshot(LayerStatsDatabase db, int run)
+    private static int Snapshot(LayerStatsDatabase db, int run, long deltaRows = DuckDbScanStore.DefaultDerivedDeltaRows)
     {
         int batches = 0;
-        var store = new DuckDbScanStore(db) { DerivedBatchRows = 25, SnapshotTrace = (name, _) => batches += name == "batch" ? 1 : 0 };
+        var store = new DuckDbScanStore(db) { DerivedBatchRows = 25, DerivedDeltaRows = deltaRows, SnapshotTrace = (name, _) => batches += name == "batch" ? 1 : 0 };
         store.RunSnapshot(run);
         Assert.True(batches >= 4, $"{batches} batches");
         return store.Warnings.Count;

@@ -27,7 +27,7 @@ public sealed class SchemaSetupTests
         {
             Assert.Equal(fingerprint, Scalar(db, "SELECT value FROM schema_info WHERE key = 'ddl_fingerprint'"));
             Assert.Equal(1L, Convert.ToInt64(Scalar(db, "SELECT count(*) FROM duckdb_views() WHERE view_name = 'summary'")));
-            Assert.Equal("1", Scalar(db, "SELECT value FROM schema_info WHERE key = 'schema_version'"));
+            Assert.Equal(LayerStatsDatabase.SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), Scalar(db, "SELECT value FROM schema_info WHERE key = 'schema_version'"));
         }
     }
 
@@ -60,6 +60,48 @@ public sealed class SchemaSetupTests
 
         var ex = Assert.Throws<InvalidOperationException>(() => LayerStatsDatabase.Open(path).Dispose());
         Assert.Contains("schema version 99", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_version_1_database_is_upgraded_by_the_next_write_open_with_its_content_stats_kept()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("t.duckdb");
+        using (var db = LayerStatsDatabase.Open(path))
+        {
+            // Version 1's layout: content_stats a table (with rows), no delta, no view of that name.
+            Scalar(db, """
+                INSERT INTO content_stats_base VALUES
+                  (1, 10, 2, 1, 'a/x', ['a/x', 'b/x'], 'a', '(none)'),
+                  (2, 20, 1, 1, 'c/y.so', NULL, 'c', 'so')
+                """);
+            Scalar(db, "DROP VIEW content_stats");
+            Scalar(db, "DROP TABLE content_stats_delta");
+            Scalar(db, "ALTER TABLE content_stats_base RENAME TO content_stats");
+            Scalar(db, "UPDATE schema_info SET value = '1' WHERE key = 'schema_version'");
+            Scalar(db, "UPDATE schema_info SET value = 'version 1' WHERE key = 'ddl_fingerprint'");
+        }
+
+        // Read-only, it cannot be upgraded: refused, saying what upgrades it.
+        var ex = Assert.Throws<InvalidOperationException>(() => LayerStatsDatabase.OpenReadOnly(path).Dispose());
+        Assert.Contains("schema version 1", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("the next 'layerstats scan", ex.Message, StringComparison.Ordinal);
+
+        using (var db = LayerStatsDatabase.Open(path))
+        {
+            Assert.Equal("2", Scalar(db, "SELECT value FROM schema_info WHERE key = 'schema_version'"));
+            Assert.Equal(1L, Convert.ToInt64(Scalar(db, "SELECT count(*) FROM duckdb_views() WHERE view_name = 'content_stats'")));
+            Assert.Equal("1,10,2,a/x,[a/x, b/x];2,20,1,c/y.so,", Scalar(db, """
+                SELECT string_agg(concat_ws(',', xxh128, size, occurrences, first_path, coalesce(CAST(example_paths AS VARCHAR), '')), ';' ORDER BY xxh128)
+                FROM content_stats
+                """));
+            Assert.Equal(0L, Convert.ToInt64(Scalar(db, "SELECT count(*) FROM content_stats_delta")));
+        }
+
+        using (var db = LayerStatsDatabase.OpenReadOnly(path))
+        {
+            Assert.Equal(2L, Convert.ToInt64(Scalar(db, "SELECT count(*) FROM content_stats")));
+        }
     }
 
     private static object? Scalar(LayerStatsDatabase db, string sql)
