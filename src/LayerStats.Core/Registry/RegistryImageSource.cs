@@ -116,7 +116,7 @@ internal sealed class RegistryImageSource(RegistrySession session, string input,
         ex is RegistryException or ImageFormatException or HttpRequestException or IOException or TimeoutException or JsonException or InvalidDataException;
 
     private static string Message(RegistryClient client, Exception ex) =>
-        ex is RegistryException or ImageFormatException ? ex.Message : $"registry {client.DisplayHost}: {RetryPolicy.Describe(ex)}";
+        ex is ImageFormatException ? ex.Message : client.Describe(ex);
 
     private static string Truncate(string s) => s.Length <= 100 ? s : s[..100] + "…";
 
