@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 
 namespace LayerStats.Core.Registry;
@@ -38,7 +41,11 @@ internal sealed record RegistryDocument(byte[] Bytes, string? ContentType, strin
 /// <list type="bullet">
 /// <item>Scheme: https with certificate checks. A loopback host (localhost, 127.0.0.0/8, ::1) or a host named with
 /// <c>--insecure-registry</c> is pinged over https first and, when that fails to connect or to shake hands, over plain http
-/// (as docker does for insecure registries); for <c>--insecure-registry</c> hosts https does not check the certificate.</item>
+/// (as docker does for insecure registries); for <c>--insecure-registry</c> hosts https does not check the certificate.
+/// A certificate that fails its checks is never a reason to fall back to http (the host speaks TLS): the error says what is
+/// wrong with it (not trusted, wrong name, expired) and how to trust its CA or to name the host with <c>--insecure-registry</c>.
+/// Any other host is reached over https only; when https does not shake hands, the error says that plain http is refused
+/// and how to allow it. So no request, and no credential, goes over plain http to a host the user did not allow.</item>
 /// <item>Redirects are followed here (at most 10). The Authorization header goes only to the registry's own origin
 /// (scheme, host, port); a redirect elsewhere (blob storage) is requested without it, through a client that checks certificates.</item>
 /// <item>Auth: anonymous first; the challenge of the ping (or of a later 401) decides: Basic sends the credentials,
@@ -67,6 +74,7 @@ internal sealed class RegistryClient : IDisposable
     private AuthChallenge? _challenge;
     private Uri? _base;
     private int _tokenFetches;
+    private string? _certificateProblem;
 
     public RegistryClient(string host, RegistryOptions options, CredentialStore credentials, HttpClient external)
     {
@@ -91,6 +99,21 @@ internal sealed class RegistryClient : IDisposable
 #pragma warning disable CA5359
             handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
 #pragma warning restore CA5359
+        }
+        else
+        {
+            // The platform's checks decide (the system store, or SSL_CERT_FILE / SSL_CERT_DIR through OpenSSL); this only
+            // remembers why a certificate was refused, for an error that says so.
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
+            {
+                if (errors == SslPolicyErrors.None)
+                {
+                    return true;
+                }
+
+                Volatile.Write(ref _certificateProblem, DescribeCertificate(certificate, chain, errors));
+                return false;
+            };
         }
 
         _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
@@ -237,6 +260,78 @@ internal sealed class RegistryClient : IDisposable
         return new RegistryException($"{Label(request)}: {StatusText(message)}{detail}{hint}") { Status = message.StatusCode };
     }
 
+    /// <summary>A failure as one line naming the registry: a refused certificate says why and what to do; other failures as they are.</summary>
+    public string Describe(Exception ex) =>
+        ex is RegistryException ? ex.Message : CertificateFailure(ex)?.Message ?? $"registry {DisplayHost}: {RetryPolicy.Describe(ex)}";
+
+    /// <summary>The clear error for a TLS handshake that failed because the certificate was refused (null for any other failure).</summary>
+    private RegistryException? CertificateFailure(Exception ex)
+    {
+        string? problem = Volatile.Read(ref _certificateProblem);
+        if (problem is null)
+        {
+            return null;
+        }
+
+        for (Exception? e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is AuthenticationException)
+            {
+                return new RegistryException($"registry {DisplayHost}: https: {problem}", ex);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Why a server certificate was refused, in words, with what to do about it.</summary>
+    private string DescribeCertificate(X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        if (certificate is null || errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
+        {
+            return "the registry sent no TLS certificate";
+        }
+
+        string subject = certificate.Subject;
+        string issuer = certificate.Issuer;
+        var parts = new List<string>();
+        if (errors.HasFlag(SslPolicyErrors.RemoteCertificateChainErrors))
+        {
+            var statuses = (chain?.ChainStatus ?? []).Select(s => s.Status).Where(s => s != X509ChainStatusFlags.NoError).Distinct().ToList();
+            var untrusted = statuses.Where(s => s is X509ChainStatusFlags.UntrustedRoot or X509ChainStatusFlags.PartialChain).ToList();
+            var expired = statuses.Where(s => s is X509ChainStatusFlags.NotTimeValid).ToList();
+            var other = statuses.Except(untrusted).Except(expired).ToList();
+            if (untrusted.Count > 0 || statuses.Count == 0)
+            {
+                parts.Add($"the certificate is not trusted: it is issued by '{issuer}', which this machine does not trust ({string.Join(", ", untrusted)})");
+            }
+
+            if (expired.Count > 0)
+            {
+                parts.Add($"the certificate (or one of its issuers) has expired or is not yet valid (valid {certificate.GetEffectiveDateString()} to {certificate.GetExpirationDateString()})");
+            }
+
+            if (other.Count > 0)
+            {
+                parts.Add($"the certificate chain fails its checks ({string.Join(", ", other)})");
+            }
+        }
+
+        if (errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch))
+        {
+            string names = certificate is X509Certificate2 c2 && c2.Extensions.OfType<X509SubjectAlternativeNameExtension>().FirstOrDefault() is { } san
+                ? string.Join(", ", san.EnumerateDnsNames().Concat(san.EnumerateIPAddresses().Select(ip => ip.ToString())))
+                : subject;
+            parts.Add($"the certificate is for {names}, which does not match the host name '{HostName(_host)}'");
+        }
+
+        string what = string.Join("; ", parts);
+        string remedy = errors == SslPolicyErrors.RemoteCertificateNameMismatch
+            ? "Reach the registry by a name its certificate holds"
+            : "To trust a private CA, add it to the system store (update-ca-certificates) or point SSL_CERT_FILE at a PEM bundle that holds it";
+        return $"{what} (subject '{subject}'). {remedy}; or name the registry with --insecure-registry {_host} to skip certificate checks";
+    }
+
     public void Dispose()
     {
         _http.Dispose();
@@ -314,13 +409,35 @@ internal sealed class RegistryClient : IDisposable
                 }
                 catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException)
                 {
+                    if (CertificateFailure(ex) is { } refused)
+                    {
+                        throw refused; // the host speaks TLS with a certificate that fails its checks: plain http would not help
+                    }
+
                     continue; // https did not connect or shake hands: this host may be plain http
                 }
             }
 
-            var (status, challenges) = first is { RetryReason: null } answered
-                ? answered.Value
-                : await _retry.ExecuteAsync(Label(request), ct => PingOnceAsync(request, ct), cancellationToken).ConfigureAwait(false);
+            HttpStatusCode status;
+            IReadOnlyList<AuthChallenge> challenges;
+            try
+            {
+                (status, challenges) = first is { RetryReason: null } answered
+                    ? answered.Value
+                    : await _retry.ExecuteAsync(Label(request), ct => PingOnceAsync(request, ct), cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpRequestException ex) when (CertificateFailure(ex) is { } refused)
+            {
+                throw refused;
+            }
+            catch (HttpRequestException ex) when (!_plainHttpAllowed && ex.HttpRequestError == HttpRequestError.SecureConnectionError)
+            {
+                throw new RegistryException(
+                    $"registry {DisplayHost}: https failed: the TLS handshake did not complete ({RetryPolicy.Describe(ex)}); if {DisplayHost} serves plain http, "
+                    + $"it is refused: plain http is used only for loopback hosts and hosts named with --insecure-registry (add --insecure-registry {_host} to allow it; "
+                    + "requests and credentials then cross the network unencrypted)",
+                    ex);
+            }
             if (status != HttpStatusCode.OK && status != HttpStatusCode.Unauthorized)
             {
                 throw new RegistryException($"{Label(request)}: HTTP {(int)status}: not an OCI distribution registry (the API root /v2/ must answer 200 or 401)") { Status = status };

@@ -24,6 +24,9 @@ namespace LayerStats.Core.Registry;
 /// <item>Foreign / non-distributable layers (their media type, or <c>urls</c>) are recorded, not read (no opener).</item>
 /// <item>Errors: a registry that cannot be reached is one error for the input; a catalog or tag list that fails is one error
 /// (for the repository); a tag or manifest that fails is an error for that image, and the rest goes on.</item>
+/// <item>Concurrency: the tag lists of a catalog's repositories, and then the manifests of the tags, are read with up to
+/// <see cref="RegistryOptions.JobsPerRegistry"/> requests at once; results are gathered in listing order (catalog order, then
+/// tag-list order), so the images and errors come out in the same order whatever the concurrency.</item>
 /// </list>
 /// </remarks>
 internal sealed class RegistryImageSource(RegistrySession session, string input, ImageSourceOptions options, bool ownsSession) : IImageSource
@@ -74,15 +77,31 @@ internal sealed class RegistryImageSource(RegistrySession session, string input,
                     return new SourceListing([], [new ScanError(input, $"{Message(client, ex)} (the registry's catalog cannot be listed; name repositories instead)")]);
                 }
 
-                foreach (string repository in repositories)
-                {
-                    if (!RegistryReference.IsValidRepositoryName(repository))
+                // The catalog is read page after page; the tag lists of its repositories are read concurrently (as many at
+                // once as --registry-jobs allows) and gathered in catalog order, so the listing is the same as one by one.
+                var listed = new (List<RegistryReference> Targets, List<ScanError> Errors)[repositories.Count];
+                await Parallel.ForEachAsync(
+                    Enumerable.Range(0, repositories.Count),
+                    new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, session.Options.JobsPerRegistry), CancellationToken = cancellationToken },
+                    async (i, ct) =>
                     {
-                        errors.Add(new ScanError(input, $"the catalog lists '{Truncate(repository)}', which is not a valid repository name; skipped"));
-                        continue;
-                    }
+                        var found = new List<RegistryReference>();
+                        var failed = new List<ScanError>();
+                        if (!RegistryReference.IsValidRepositoryName(repositories[i]))
+                        {
+                            failed.Add(new ScanError(input, $"the catalog lists '{Truncate(repositories[i])}', which is not a valid repository name; skipped"));
+                        }
+                        else
+                        {
+                            await AddTagsAsync(client, reference.InRepository(repositories[i]), found, failed, ct).ConfigureAwait(false);
+                        }
 
-                    await AddTagsAsync(client, reference.InRepository(repository), targets, errors, cancellationToken).ConfigureAwait(false);
+                        listed[i] = (found, failed);
+                    }).ConfigureAwait(false);
+                foreach (var (found, failed) in listed)
+                {
+                    targets.AddRange(found);
+                    errors.AddRange(failed);
                 }
 
                 break;
@@ -116,7 +135,7 @@ internal sealed class RegistryImageSource(RegistrySession session, string input,
         ex is RegistryException or ImageFormatException or HttpRequestException or IOException or TimeoutException or JsonException or InvalidDataException;
 
     private static string Message(RegistryClient client, Exception ex) =>
-        ex is RegistryException or ImageFormatException ? ex.Message : $"registry {client.DisplayHost}: {RetryPolicy.Describe(ex)}";
+        ex is ImageFormatException ? ex.Message : client.Describe(ex);
 
     private static string Truncate(string s) => s.Length <= 100 ? s : s[..100] + "…";
 

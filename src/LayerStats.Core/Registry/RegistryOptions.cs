@@ -8,7 +8,10 @@ public sealed record RegistryOptions
     /// <summary>Hosts (host[:port], as written in the reference) that may be reached over plain HTTP or HTTPS without certificate checks (<c>--insecure-registry</c>).</summary>
     public IReadOnlyCollection<string> InsecureRegistries { get; init; } = [];
 
-    /// <summary>Requests in flight at once per registry host (<c>--registry-jobs</c>); a blob's slot is held while its body streams.</summary>
+    /// <summary>
+    /// Requests in flight at once per registry host (<c>--registry-jobs</c>); a blob's slot is held while its body streams.
+    /// Also how many tag lists of a catalog, and how many tags' manifests, a registry source reads at once.
+    /// </summary>
     public int JobsPerRegistry { get; init; } = 4;
 
     /// <summary>The total time one request may spend on retries (<c>--retry-time</c>): after it, the request fails.</summary>

@@ -32,30 +32,48 @@ public abstract record RegistryAuth
 }
 
 /// <summary>
-/// The CNCF distribution registry (Debian's <c>docker-registry</c>, 2.8) as a child process on 127.0.0.1 at a free
-/// port, with its own config and storage in a temp dir; killed and removed at dispose.
+/// Where a <see cref="RegistryServer"/> listens and how: the address it binds (127.0.0.1 unless said otherwise), the
+/// host name references use for it (the address unless said otherwise), and TLS (PEM certificate and key files) or plain http.
+/// </summary>
+public sealed record RegistryListen(string BindAddress = "127.0.0.1", string? HostName = null, string? CertificatePem = null, string? KeyPem = null)
+{
+    public static RegistryListen Loopback { get; } = new();
+
+    public bool Tls => CertificatePem is not null;
+
+    /// <summary>The address as it goes in a URL authority (IPv6 in brackets).</summary>
+    public string Authority => HostName ?? (BindAddress.Contains(':', StringComparison.Ordinal) ? $"[{BindAddress}]" : BindAddress);
+}
+
+/// <summary>
+/// The CNCF distribution registry (Debian's <c>docker-registry</c>, 2.8) as a child process on 127.0.0.1 (or the address
+/// <see cref="RegistryListen"/> says) at a free port, over plain http or TLS, with its own config and storage in a temp
+/// dir; killed and removed at dispose.
 /// </summary>
 public sealed class RegistryServer : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly TempDir _dir;
 
-    private RegistryServer(Process process, TempDir dir, int port, RegistryAuth auth)
+    private RegistryServer(Process process, TempDir dir, int port, RegistryAuth auth, RegistryListen listen)
     {
         _process = process;
         _dir = dir;
         Port = port;
         Auth = auth;
+        Listen = listen;
     }
 
     public int Port { get; }
 
     public RegistryAuth Auth { get; }
 
-    /// <summary><c>127.0.0.1:PORT</c>, as it appears in references and in image_refs.repository.</summary>
-    public string Host => $"127.0.0.1:{Port}";
+    public RegistryListen Listen { get; }
 
-    public Uri BaseUri => new($"http://{Host}/");
+    /// <summary><c>127.0.0.1:PORT</c> (or the listen host name), as it appears in references and in image_refs.repository.</summary>
+    public string Host => $"{Listen.Authority}:{Port}";
+
+    public Uri BaseUri => new($"{(Listen.Tls ? "https" : "http")}://{Host}/");
 
     /// <summary>Where the registry's stdout/stderr go (its log level is 'error').</summary>
     public string LogPath => _dir.File("registry.log");
@@ -68,16 +86,17 @@ public sealed class RegistryServer : IAsyncDisposable
         _ => null,
     };
 
-    public static async Task<RegistryServer> StartAsync(RegistryAuth? auth = null, CancellationToken ct = default)
+    public static async Task<RegistryServer> StartAsync(RegistryAuth? auth = null, RegistryListen? listen = null, CancellationToken ct = default)
     {
         auth ??= RegistryAuth.None;
+        listen ??= RegistryListen.Loopback;
         string binary = ExternalTool.Require("docker-registry", "docker-registry");
         var dir = new TempDir();
         try
         {
-            int port = FreePort();
+            int port = FreePort(IPAddress.Parse(listen.BindAddress));
             string config = dir.File("config.yml");
-            await File.WriteAllTextAsync(config, Config(dir, port, auth), ct);
+            await File.WriteAllTextAsync(config, Config(dir, port, auth, listen), ct);
             // The registry logs to stderr; a shell redirect keeps the log in a file without a reader thread.
             var start = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
             start.ArgumentList.Add("-c");
@@ -86,7 +105,7 @@ public sealed class RegistryServer : IAsyncDisposable
             start.ArgumentList.Add(config);
             start.ArgumentList.Add(dir.File("registry.log"));
             var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start docker-registry");
-            var server = new RegistryServer(process, dir, port, auth);
+            var server = new RegistryServer(process, dir, port, auth, listen);
             try
             {
                 await server.WaitUntilReadyAsync(ct);
@@ -106,7 +125,7 @@ public sealed class RegistryServer : IAsyncDisposable
     }
 
     /// <summary>The distribution registry's YAML config for this instance.</summary>
-    private static string Config(TempDir dir, int port, RegistryAuth auth)
+    private static string Config(TempDir dir, int port, RegistryAuth auth, RegistryListen listen)
     {
         var yaml = new StringBuilder();
         yaml.AppendLine("version: 0.1");
@@ -120,7 +139,19 @@ public sealed class RegistryServer : IAsyncDisposable
         yaml.AppendLine("  delete:");
         yaml.AppendLine("    enabled: true");
         yaml.AppendLine("http:");
-        yaml.AppendLine($"  addr: 127.0.0.1:{port}");
+        string bind = listen.BindAddress.Contains(':', StringComparison.Ordinal) ? $"[{listen.BindAddress}]" : listen.BindAddress;
+        yaml.AppendLine($"  addr: {bind}:{port}");
+        if (listen.Tls)
+        {
+            string certificate = dir.File("tls.crt");
+            string key = dir.File("tls.key");
+            File.WriteAllText(certificate, listen.CertificatePem);
+            File.WriteAllText(key, listen.KeyPem ?? throw new ArgumentException("TLS needs a key", nameof(listen)));
+            yaml.AppendLine("  tls:");
+            yaml.AppendLine($"    certificate: {certificate}");
+            yaml.AppendLine($"    key: {key}");
+        }
+
         switch (auth)
         {
             case RegistryAuth.Htpasswd h:
@@ -149,7 +180,12 @@ public sealed class RegistryServer : IAsyncDisposable
 
     private async Task WaitUntilReadyAsync(CancellationToken ct)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        // Readiness only: the test's certificate is not trusted by this process.
+        using var handler = new SocketsHttpHandler { UseProxy = false };
+#pragma warning disable CA5359
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+#pragma warning restore CA5359
+        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(2) };
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(15))
         {
@@ -194,9 +230,9 @@ public sealed class RegistryServer : IAsyncDisposable
     /// <summary>The manifest (or index) bytes the registry serves for NAME:TAG or NAME@DIGEST, as skopeo reads them.</summary>
     public byte[] RawManifest(string nameAndReference) => Skopeo.InspectRaw($"docker://{Host}/{nameAndReference}", Credentials);
 
-    public static int FreePort()
+    public static int FreePort(IPAddress? address = null)
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        using var listener = new TcpListener(address ?? IPAddress.Loopback, 0);
         listener.Start();
         int port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
