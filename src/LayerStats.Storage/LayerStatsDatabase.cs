@@ -224,6 +224,7 @@ public sealed class LayerStatsDatabase : IDisposable
             {
                 // Version 1 kept content_stats as one table; it is now the base under the view of that name.
                 Execute(connection, "ALTER TABLE content_stats RENAME TO content_stats_base");
+                Execute(connection, "ALTER TABLE content_stats_base ADD COLUMN replaces BIGINT");
             }
             else if (version != 0 && version != SchemaVersion)
             {

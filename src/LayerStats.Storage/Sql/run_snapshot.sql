@@ -146,7 +146,8 @@ CREATE TABLE derived_content_stats (            -- the columns of content_stats 
     first_path    VARCHAR NOT NULL,
     example_paths VARCHAR[],
     first_directory VARCHAR NOT NULL,
-    first_extension VARCHAR NOT NULL
+    first_extension VARCHAR NOT NULL,
+    replaces      BIGINT
 );
 
 SET VARIABLE derived_parts = (SELECT CAST(greatest(1, ceil(coalesce(sum(len(paths)), 0) / getvariable('derived_batch_rows'))) AS BIGINT)
@@ -189,13 +190,17 @@ WITH w AS (SELECT xxh128, size, path,
               GROUP BY ALL),
      added AS (SELECT s.xxh128, s.size, s.occurrences, s.layers, p.paths
                FROM sums s JOIN firsts p ON p.xxh128 IS NOT DISTINCT FROM s.xxh128 AND p.size = s.size),
-     -- The rows there are (the view: base and delta), and those written again as they are: all of them into a new
-     -- base, or only the delta's into a new delta (derived_delta, see the section's head).
-     old AS (SELECT * FROM content_stats
+     -- The rows there are (as the view content_stats reads them), each with the base row it is or replaces; and
+     -- those written again as they are: all of them into a new base (whose rows replace nothing), or only the delta's
+     -- into a new delta (derived_delta, see the section's head).
+     old AS (SELECT * EXCLUDE (replaces), rowid AS replaces FROM content_stats_base
+             WHERE rowid NOT IN (SELECT replaces FROM content_stats_delta WHERE replaces IS NOT NULL)
+               AND hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')
+             UNION ALL
+             SELECT * FROM content_stats_delta
              WHERE hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')),
-     kept AS (SELECT * FROM content_stats
+     kept AS (SELECT * EXCLUDE (replaces), CAST(NULL AS BIGINT) AS replaces FROM old
               WHERE NOT getvariable('derived_delta')
-                AND hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')
               UNION ALL
               SELECT * FROM content_stats_delta
               WHERE getvariable('derived_delta')
@@ -204,8 +209,9 @@ WITH w AS (SELECT xxh128, size, path,
      matched AS (SELECT t.* FROM old t SEMI JOIN added a ON a.xxh128 IS NOT DISTINCT FROM t.xxh128 AND a.size = t.size)
 SELECT t.* FROM kept t ANTI JOIN added a ON a.xxh128 IS NOT DISTINCT FROM t.xxh128 AND a.size = t.size
 UNION ALL
-SELECT xxh128, size, occurrences, layers, first_path, example_paths, ls_directory(first_path), ls_extension(first_path)
-FROM (SELECT a.xxh128, a.size, coalesce(t.occurrences, 0) + a.occurrences AS occurrences,
+SELECT xxh128, size, occurrences, layers, first_path, example_paths, ls_directory(first_path), ls_extension(first_path),
+       CASE WHEN getvariable('derived_delta') THEN replaces END
+FROM (SELECT a.xxh128, a.size, t.replaces, coalesce(t.occurrences, 0) + a.occurrences AS occurrences,
              coalesce(t.layers, 0) + a.layers AS layers,
              CASE WHEN t.size IS NULL THEN a.paths[1] ELSE least(t.first_path, a.paths[1]) END AS first_path,
              CASE WHEN t.size IS NULL THEN CASE WHEN a.occurrences >= 2 THEN a.paths END

@@ -176,7 +176,9 @@ CREATE TABLE IF NOT EXISTS derived_contents (
 -- (views.sql) = the rows of content_stats_base that content_stats_delta does not replace, and content_stats_delta. A
 -- scan that adds a few layer contents to a fleet's store writes its changed and new contents' rows into the small
 -- delta table (rewritten whole, cheap), not the base table (tens of millions of rows); when the delta grows past a
--- share of the base, the two are written together into a new base (run_snapshot.sql, section merge).
+-- share of the base, the two are written together into a new base (run_snapshot.sql, section merge). A delta row names
+-- the base row it replaces by its rowid, so that reading the view costs no join on the base's 128-bit hashes; the
+-- base is never updated or deleted from (only replaced whole), so its rowids stay.
 CREATE TABLE IF NOT EXISTS content_stats_base (
     xxh128        UHUGEINT,
     size          BIGINT NOT NULL,
@@ -185,7 +187,8 @@ CREATE TABLE IF NOT EXISTS content_stats_base (
     first_path    VARCHAR NOT NULL,        -- its first path in path order (the occurrence file-level dedup keeps)
     example_paths VARCHAR[],               -- its first 5 distinct paths in path order; NULL when it occurs once
     first_directory VARCHAR NOT NULL,      -- ls_directory(first_path) (views.sql)
-    first_extension VARCHAR NOT NULL       -- ls_extension(first_path)
+    first_extension VARCHAR NOT NULL,      -- ls_extension(first_path)
+    replaces      BIGINT                   -- NULL here (see content_stats_delta)
 );
 
 CREATE TABLE IF NOT EXISTS content_stats_delta (  -- the columns of content_stats_base; one row per (xxh128, size)
@@ -196,7 +199,8 @@ CREATE TABLE IF NOT EXISTS content_stats_delta (  -- the columns of content_stat
     first_path    VARCHAR NOT NULL,
     example_paths VARCHAR[],
     first_directory VARCHAR NOT NULL,
-    first_extension VARCHAR NOT NULL
+    first_extension VARCHAR NOT NULL,
+    replaces      BIGINT                   -- the rowid of the content's row in content_stats_base; NULL for a new content
 );
 
 -- One row per covered layer content that holds regular files.

@@ -14,12 +14,14 @@ CREATE OR REPLACE MACRO ls_extension(path) AS
   coalesce(lower(nullif(regexp_extract(string_split(path, '/')[-1], '^[^.].*?\.([^.]*[^.0-9][^.]*)(\.[0-9]+)*$', 1), '')), '(none)');
 
 -- One row per distinct regular-file content over the covered layer contents (schema.sql, content_stats_base): the
--- base table's rows that the delta table does not replace, and the delta's.
+-- base table's rows that the delta table does not replace (by rowid), and the delta's.
 CREATE OR REPLACE VIEW content_stats AS
-SELECT b.* FROM content_stats_base b
-ANTI JOIN content_stats_delta d ON d.xxh128 IS NOT DISTINCT FROM b.xxh128 AND d.size = b.size
+SELECT xxh128, size, occurrences, layers, first_path, example_paths, first_directory, first_extension
+FROM content_stats_base
+WHERE rowid NOT IN (SELECT replaces FROM content_stats_delta WHERE replaces IS NOT NULL)
 UNION ALL
-SELECT * FROM content_stats_delta;
+SELECT xxh128, size, occurrences, layers, first_path, example_paths, first_directory, first_extension
+FROM content_stats_delta;
 
 -- Layers of committed images with their blob facts.
 CREATE OR REPLACE VIEW image_layer_details AS

@@ -93,7 +93,16 @@ public sealed class DerivedTablesTests
             Assert.Equal(baseBefore, Rows(db, "SELECT * FROM content_stats_base ORDER BY ALL"));
             if (firstDelta == Never)
             {
-                Assert.True(Scalar(db, "SELECT count(*) FROM content_stats_delta d SEMI JOIN content_stats_base b ON b.xxh128 IS NOT DISTINCT FROM d.xxh128 AND b.size = d.size") > 0);
+                // Delta rows that replace base rows name them by rowid: every content of the base the delta holds.
+                Assert.True(Scalar(db, "SELECT count(*) FROM content_stats_delta WHERE replaces IS NOT NULL") > 0);
+                Assert.Equal(
+                    Rows(db, "SELECT d.replaces FROM content_stats_delta d JOIN (SELECT rowid AS r, * FROM content_stats_base) b ON b.xxh128 IS NOT DISTINCT FROM d.xxh128 AND b.size = d.size ORDER BY 1"),
+                    Rows(db, "SELECT replaces FROM content_stats_delta WHERE replaces IS NOT NULL ORDER BY 1"));
+                Assert.Equal(0, Scalar(db, "SELECT count(*) FROM content_stats_delta d JOIN (SELECT rowid AS r, * FROM content_stats_base) b ON b.r = d.replaces WHERE b.xxh128 IS DISTINCT FROM d.xxh128 OR b.size <> d.size"));
+            }
+            else
+            {
+                Assert.Equal(0, Scalar(db, "SELECT count(*) FROM content_stats_delta WHERE replaces IS NOT NULL"));
             }
         }
         else

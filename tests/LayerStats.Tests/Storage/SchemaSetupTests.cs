@@ -72,9 +72,10 @@ public sealed class SchemaSetupTests
             // Version 1's layout: content_stats a table (with rows), no delta, no view of that name.
             Scalar(db, """
                 INSERT INTO content_stats_base VALUES
-                  (1, 10, 2, 1, 'a/x', ['a/x', 'b/x'], 'a', '(none)'),
-                  (2, 20, 1, 1, 'c/y.so', NULL, 'c', 'so')
+                  (1, 10, 2, 1, 'a/x', ['a/x', 'b/x'], 'a', '(none)', NULL),
+                  (2, 20, 1, 1, 'c/y.so', NULL, 'c', 'so', NULL)
                 """);
+            Scalar(db, "ALTER TABLE content_stats_base DROP COLUMN replaces");
             Scalar(db, "DROP VIEW content_stats");
             Scalar(db, "DROP TABLE content_stats_delta");
             Scalar(db, "ALTER TABLE content_stats_base RENAME TO content_stats");
