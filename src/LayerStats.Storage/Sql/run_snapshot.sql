@@ -41,14 +41,20 @@ SELECT * FROM files WHERE rowid BETWEEN lo AND hi OFFSET 0;
 
 -- lid: a small key per content for the batch's intermediate rows; lo..hi: the row ids of its rows in `files` (a layer
 -- content's rows are appended together, so each batch reads a narrow range of row ids; the range is checked below).
+-- The rows are found by content_id where the content has one (the row groups that hold it; a nightly scan's new
+-- contents are the last ones), by diff_id (the whole table) for contents stored before content_id existed.
 CREATE OR REPLACE TEMP TABLE derived_todo AS
+WITH new AS (SELECT c.diff_id, c.content_id FROM layer_contents c
+             WHERE c.diff_id IN (SELECT diff_id FROM referenced_contents EXCEPT SELECT diff_id FROM derived_contents)),
+     new_rows AS (SELECT f.diff_id, f.rowid AS r FROM files f
+                  WHERE f.content_id IN (SELECT content_id FROM new WHERE content_id IS NOT NULL)
+                  UNION ALL
+                  SELECT f.diff_id, f.rowid AS r FROM files f
+                  WHERE f.diff_id IN (SELECT diff_id FROM new WHERE content_id IS NULL))
 SELECT r.diff_id, r.run_id, CAST(row_number() OVER (ORDER BY r.diff_id) AS INTEGER) AS lid,
        s.lo, s.hi, coalesce(s.n, 0) AS entries
 FROM referenced_contents r
-LEFT JOIN (SELECT f.diff_id, min(f.rowid) AS lo, max(f.rowid) AS hi, count(*) AS n
-           FROM files f
-           WHERE f.diff_id IN (SELECT diff_id FROM referenced_contents EXCEPT SELECT diff_id FROM derived_contents)
-           GROUP BY f.diff_id) s ON s.diff_id = r.diff_id
+LEFT JOIN (SELECT diff_id, min(r) AS lo, max(r) AS hi, count(*) AS n FROM new_rows GROUP BY diff_id) s ON s.diff_id = r.diff_id
 WHERE r.diff_id NOT IN (SELECT diff_id FROM derived_contents);
 
 -- @section round

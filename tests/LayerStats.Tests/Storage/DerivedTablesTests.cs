@@ -154,6 +154,20 @@ public sealed class DerivedTablesTests
     }
 
     [Fact]
+    public void Layer_contents_stored_before_content_id_existed_are_found_by_diff_id()
+    {
+        using var dir = new TempDir();
+        using var db = LayerStatsDatabase.Open(dir.File("d.duckdb"));
+        Fill(db, layers: (0, 26), interleavedFrom: 20, images: (0, 9));
+        // As a store written before content_id: the even layers have none (files rows and layer_contents alike).
+        Execute(db, "UPDATE layer_contents SET content_id = NULL WHERE content_id % 2 = 0");
+        Execute(db, "UPDATE files SET content_id = NULL WHERE content_id % 2 = 0");
+        Assert.Equal(0, Snapshot(db, 1));
+        Assert.True(Fresh(db));
+        AssertDefinitions(db);
+    }
+
+    [Fact]
     public void A_step_that_does_not_fit_the_scan_limit_is_finished_with_the_report_limit()
     {
         using var dir = new TempDir();
