@@ -9,7 +9,15 @@ namespace LayerStats.Storage;
 /// </summary>
 public sealed class LayerStatsDatabase : IDisposable
 {
-    public const int SchemaVersion = 1;
+    /// <summary>
+    /// The schema version this build writes. 2: image_refs.repository is canonical ('docker.io/library/web'); version 1
+    /// stored it as each source wrote it ('web'). A write-open upgrades a version-1 file (<see cref="RepositoryNameUpgrade"/>);
+    /// a read-only open reads one as it is.
+    /// </summary>
+    public const int SchemaVersion = 2;
+
+    /// <summary>The oldest schema version this build reads (read-only) and upgrades (on a write-open).</summary>
+    public const int OldestReadableSchemaVersion = 1;
 
     /// <summary>The view definitions, in order: the figures (views.sql), then what the reports read (report_views.sql).</summary>
     private static readonly string[] ViewFiles = ["views.sql", "report_views.sql"];
@@ -82,9 +90,9 @@ public sealed class LayerStatsDatabase : IDisposable
         {
             Configure(connection, options);
             int version = ReadSchemaVersion(connection);
-            if (version != SchemaVersion)
+            if (version is < OldestReadableSchemaVersion or > SchemaVersion)
             {
-                throw new InvalidOperationException($"'{path}' has schema version {version}; this layerstats reads version {SchemaVersion}");
+                throw new InvalidOperationException($"'{path}' has schema version {version}; this layerstats reads versions {OldestReadableSchemaVersion} to {SchemaVersion}");
             }
 
             return new LayerStatsDatabase(connection, path, readOnly: true) { MemoryLimitMegabytes = options.MemoryLimitMegabytes };
@@ -216,6 +224,12 @@ public sealed class LayerStatsDatabase : IDisposable
             int version = ReadSchemaVersion(connection);
             if (version == 0)
             {
+                WriteInfo(connection, "schema_version", SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+            else if (version == 1)
+            {
+                // In this transaction: the names and the version that says what they are change together.
+                RepositoryNameUpgrade.Apply(connection);
                 WriteInfo(connection, "schema_version", SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
             else if (version != SchemaVersion)

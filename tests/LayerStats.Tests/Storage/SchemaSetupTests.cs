@@ -27,7 +27,7 @@ public sealed class SchemaSetupTests
         {
             Assert.Equal(fingerprint, Scalar(db, "SELECT value FROM schema_info WHERE key = 'ddl_fingerprint'"));
             Assert.Equal(1L, Convert.ToInt64(Scalar(db, "SELECT count(*) FROM duckdb_views() WHERE view_name = 'summary'")));
-            Assert.Equal("1", Scalar(db, "SELECT value FROM schema_info WHERE key = 'schema_version'"));
+            Assert.Equal("2", Scalar(db, "SELECT value FROM schema_info WHERE key = 'schema_version'"));
         }
     }
 
