@@ -125,6 +125,22 @@ public sealed class RepositoryNameTests
     }
 
     [Fact]
+    public async Task One_layout_naming_an_image_short_and_long_lists_it_once()
+    {
+        using var temp = new TempDir();
+        var image = new ImageBuilder().Layer(new LayerBuilder().File("a", "a\n"), LayerCompression.Gzip, "COPY").Build();
+        string layout = temp.File("layout");
+        ArchiveWriter.OciLayout(layout, OciEntry.Of(image, "web:1", "docker.io/library/web:1", "index.docker.io/web:1", "web:2"));
+
+        var listing = await DockerArchiveTests.ListAsync(layout);
+
+        Assert.Empty(listing.Errors);
+        Assert.Equal(
+            [("docker.io/library/web", "1"), ("docker.io/library/web", "2")],
+            listing.Images.Select(r => (r.Reference.Repository!, r.Reference.Tag!)).Order());
+    }
+
+    [Fact]
     public async Task A_docker_save_and_an_oci_layout_of_one_image_record_one_repository()
     {
         using var cli = new CliHarness();
