@@ -16,6 +16,8 @@ internal static class RepositoryNameUpgrade
     /// under the canonical name (one OCI layout naming an image both 'web:1' and 'docker.io/library/web:1'), or another
     /// rewritten one ('index.docker.io/library/web:1' and 'web:1'). Such rows become one: the earliest first_run_id, the
     /// latest last_run_id, and the index_digest of the latest row that has one (what a rescan's upsert would keep).
+    /// Cost: only rows under a renamed or a meeting name are rewritten; 62,500 of 112,500 rows took 4.5–6.5 s (wall, machine under load),
+    /// most of it the DELETE (the primary key's index); a file of a few thousand refs takes milliseconds. Once per file.
     /// </remarks>
     public static int Apply(DuckDBConnection connection)
     {
@@ -41,12 +43,17 @@ internal static class RepositoryNameUpgrade
         }
 
         LayerStatsDatabase.Execute(connection, "CREATE OR REPLACE TEMP TABLE repository_renames (written VARCHAR PRIMARY KEY, canonical VARCHAR NOT NULL)");
-        foreach (var (written, canonical) in renames)
+        // Many rows a statement: a registry's catalog can hold thousands of repositories.
+        foreach (var chunk in renames.Chunk(500))
         {
             using var cmd = connection.CreateCommand();
-            cmd.CommandText = "INSERT INTO repository_renames VALUES (?, ?)";
-            cmd.Parameters.Add(new DuckDBParameter(written));
-            cmd.Parameters.Add(new DuckDBParameter(canonical));
+            cmd.CommandText = "INSERT INTO repository_renames VALUES " + string.Join(", ", Enumerable.Repeat("(?, ?)", chunk.Length));
+            foreach (var (written, canonical) in chunk)
+            {
+                cmd.Parameters.Add(new DuckDBParameter(written));
+                cmd.Parameters.Add(new DuckDBParameter(canonical));
+            }
+
             cmd.ExecuteNonQuery();
         }
 
