@@ -10,10 +10,16 @@ namespace LayerStats.Storage;
 public sealed class LayerStatsDatabase : IDisposable
 {
     /// <summary>
-    /// 2: content_stats became a view over content_stats_base and content_stats_delta (a version 1 file is upgraded by
-    /// the next scan: its content_stats table is renamed content_stats_base, figures kept).
+    /// The schema version this build writes. 2: image_refs.repository is canonical ('docker.io/library/web'; version 1
+    /// stored it as each source wrote it, 'web'), and content_stats is a view over content_stats_base and
+    /// content_stats_delta (version 1 kept it as one table). A write-open upgrades a version-1 file in one transaction
+    /// (<see cref="RepositoryNameUpgrade"/>; its content_stats table becomes content_stats_base, figures kept); a
+    /// read-only open reads one as it is (its own views read its own tables).
     /// </summary>
     public const int SchemaVersion = 2;
+
+    /// <summary>The oldest schema version this build reads (read-only) and upgrades (on a write-open).</summary>
+    public const int OldestReadableSchemaVersion = 1;
 
     /// <summary>The view definitions, in order: the figures (views.sql), then what the reports read (report_views.sql).</summary>
     private static readonly string[] ViewFiles = ["views.sql", "report_views.sql"];
@@ -86,11 +92,9 @@ public sealed class LayerStatsDatabase : IDisposable
         {
             Configure(connection, options);
             int version = ReadSchemaVersion(connection);
-            if (version != SchemaVersion)
+            if (version is < OldestReadableSchemaVersion or > SchemaVersion)
             {
-                throw new InvalidOperationException(version < SchemaVersion
-                    ? $"'{path}' has schema version {version}; this layerstats reads version {SchemaVersion}: the next 'layerstats scan --db {path} ...' upgrades it"
-                    : $"'{path}' has schema version {version}; this layerstats reads version {SchemaVersion}");
+                throw new InvalidOperationException($"'{path}' has schema version {version}; this layerstats reads versions {OldestReadableSchemaVersion} to {SchemaVersion}");
             }
 
             return new LayerStatsDatabase(connection, path, readOnly: true) { MemoryLimitMegabytes = options.MemoryLimitMegabytes };
@@ -232,6 +236,12 @@ public sealed class LayerStatsDatabase : IDisposable
             }
 
             Execute(connection, ReadEmbeddedSql("schema.sql"));
+            if (version == 1)
+            {
+                // In this transaction: the names and the version that says what they are change together.
+                RepositoryNameUpgrade.Apply(connection);
+            }
+
             if (version != SchemaVersion)
             {
                 WriteInfo(connection, "schema_version", SchemaVersion.ToString(System.Globalization.CultureInfo.InvariantCulture));

@@ -1,5 +1,4 @@
-using System.Net;
-using System.Text.RegularExpressions;
+using LayerStats.Core.Images;
 using LayerStats.Core.Model;
 
 namespace LayerStats.Core.Registry;
@@ -35,16 +34,18 @@ public enum RegistryReferenceKind
 /// <item>A trailing '/' after a host (<c>docker://host/</c>) names the host: the whole catalog.</item>
 /// <item>Docker Hub: <c>docker.io</c> and <c>index.docker.io</c> are reached at <c>registry-1.docker.io</c>; a single-component
 /// name gets <c>library/</c>.</item>
+/// <item>The Docker Hub rules and the name grammar are <see cref="RepositoryNames"/>'s, shared with the file sources, so a
+/// repository is recorded in the same canonical form whichever source reached it.</item>
 /// <item>No tag and no digest: a Docker Hub short name (no registry written) means <c>:latest</c>, as docker reads it;
 /// with a registry written (<c>docker://host/team/app</c>, also <c>docker://docker.io/library/alpine</c>) it means every tag.</item>
 /// <item>Both a tag and a digest are rejected (as skopeo does): which one would be scanned is ambiguous.</item>
 /// </list>
 /// </remarks>
-public sealed partial record RegistryReference
+public sealed record RegistryReference
 {
     public const string Scheme = "docker://";
     public const string DockerHubHost = "registry-1.docker.io";
-    public const string DockerHubDisplay = "docker.io";
+    public const string DockerHubDisplay = RepositoryNames.DockerHub;
 
     private RegistryReference(string input, string host, string? repository, string? tag, Digest? digest, bool implicitRegistry)
     {
@@ -81,10 +82,10 @@ public sealed partial record RegistryReference
         : Tag is not null ? RegistryReferenceKind.Tag
         : RegistryReferenceKind.Repository;
 
-    /// <summary><c>host[:port]/name</c> as recorded in image_refs (<c>docker.io/library/alpine</c> for Docker Hub).</summary>
-    public static string RepositoryName(string host, string repository) => $"{DisplayHostOf(host)}/{repository}";
+    /// <summary><c>host[:port]/name</c> as recorded in image_refs: the canonical form (<c>docker.io/library/alpine</c> for Docker Hub).</summary>
+    public static string RepositoryName(string host, string repository) => RepositoryNames.Join(host, repository);
 
-    public static string DisplayHostOf(string host) => host == DockerHubHost ? DockerHubDisplay : host;
+    public static string DisplayHostOf(string host) => RepositoryNames.IsDockerHub(host) ? DockerHubDisplay : host;
 
     public static bool IsRegistryInput(string input) => input.StartsWith(Scheme, StringComparison.Ordinal);
 
@@ -115,7 +116,7 @@ public sealed partial record RegistryReference
         if (slash >= 0)
         {
             string first = rest[..slash];
-            if (first.Contains('.', StringComparison.Ordinal) || first.Contains(':', StringComparison.Ordinal) || first == "localhost" || first.StartsWith('['))
+            if (RepositoryNames.IsHostComponent(first) || first.StartsWith('['))
             {
                 host = first;
                 path = rest[(slash + 1)..];
@@ -141,13 +142,13 @@ public sealed partial record RegistryReference
             implicitRegistry = true;
         }
 
-        if (!ValidHost(host))
+        if (!RepositoryNames.IsValidHost(host))
         {
             problem = $"'{input}': '{host}' is not a valid registry host[:port]";
             return false;
         }
 
-        host = host is DockerHubDisplay or "index.docker.io" ? DockerHubHost : host.ToLowerInvariant();
+        host = RepositoryNames.IsDockerHub(host) ? DockerHubHost : host.ToLowerInvariant();
         if (path.Length == 0)
         {
             reference = new RegistryReference(input, host, null, null, null, implicitRegistry);
@@ -176,7 +177,7 @@ public sealed partial record RegistryReference
         {
             tag = name[(colon + 1)..];
             name = name[..colon];
-            if (!TagGrammar().IsMatch(tag))
+            if (!RepositoryNames.IsValidTag(tag))
             {
                 problem = $"'{input}': '{tag}' is not a valid tag";
                 return false;
@@ -189,7 +190,7 @@ public sealed partial record RegistryReference
             return false;
         }
 
-        if (!NameGrammar().IsMatch(name) || name.Length > 255)
+        if (!RepositoryNames.IsValidPath(name))
         {
             problem = $"'{input}': '{name}' is not a valid repository name (lowercase letters, digits and separators . _ __ - /)";
             return false;
@@ -197,7 +198,7 @@ public sealed partial record RegistryReference
 
         if (host == DockerHubHost && !name.Contains('/', StringComparison.Ordinal))
         {
-            name = "library/" + name;
+            name = RepositoryNames.OfficialPrefix + name;
         }
 
         if (implicitRegistry && tag is null && digest is null)
@@ -226,9 +227,9 @@ public sealed partial record RegistryReference
     }
 
     /// <summary>True for a repository name of the distribution grammar (lowercase components joined by '/').</summary>
-    public static bool IsValidRepositoryName(string name) => name.Length is > 0 and <= 255 && NameGrammar().IsMatch(name);
+    public static bool IsValidRepositoryName(string name) => RepositoryNames.IsValidPath(name);
 
-    public static bool IsValidTag(string tag) => TagGrammar().IsMatch(tag);
+    public static bool IsValidTag(string tag) => RepositoryNames.IsValidTag(tag);
 
     private static bool LooksLikeHost(string text)
     {
@@ -257,46 +258,4 @@ public sealed partial record RegistryReference
 
         return hostPart == "localhost" || hostPart.Contains('.', StringComparison.Ordinal);
     }
-
-    private static bool ValidHost(string host)
-    {
-        string name = host;
-        if (host.StartsWith('['))
-        {
-            int close = host.IndexOf(']', StringComparison.Ordinal);
-            if (close < 0 || !IPAddress.TryParse(host[1..close], out _))
-            {
-                return false;
-            }
-
-            string after = host[(close + 1)..];
-            return after.Length == 0 || (after[0] == ':' && ValidPort(after[1..]));
-        }
-
-        int colon = host.IndexOf(':', StringComparison.Ordinal);
-        if (colon >= 0)
-        {
-            if (!ValidPort(host[(colon + 1)..]))
-            {
-                return false;
-            }
-
-            name = host[..colon];
-        }
-
-        return HostGrammar().IsMatch(name);
-    }
-
-    private static bool ValidPort(string port) =>
-        port.Length is > 0 and <= 5 && port.All(char.IsAsciiDigit) && int.Parse(port, System.Globalization.CultureInfo.InvariantCulture) is > 0 and <= 65535;
-
-    [GeneratedRegex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
-    private static partial Regex TagGrammar();
-
-    // distribution/reference: path components of [a-z0-9]+ joined by separators (. _ __ -+), split by '/'.
-    [GeneratedRegex("^[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*)*$")]
-    private static partial Regex NameGrammar();
-
-    [GeneratedRegex("^(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])(?:\\.(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]))*$")]
-    private static partial Regex HostGrammar();
 }

@@ -1,11 +1,17 @@
-using System.Text.RegularExpressions;
+using LayerStats.Core.Images;
 
 namespace LayerStats.Core.Sources;
 
-/// <summary>A name an image was found under in a source: the text as written there, split into repository and tag.</summary>
-internal sealed partial record ImageName(string Raw, string? Repository, string? Tag)
+/// <summary>
+/// A name an image was found under in a source: the text as written there (<see cref="Raw"/>), split into a repository in
+/// canonical form (<see cref="RepositoryNames"/>: <c>web</c> is <c>docker.io/library/web</c>) and a tag.
+/// </summary>
+internal sealed record ImageName(string Raw, string? Repository, string? Tag)
 {
-    /// <summary>A reference such as "registry:5000/team/app:1.0" or "busybox@sha256:…" (the digest part is dropped).</summary>
+    /// <summary>
+    /// A reference such as "registry:5000/team/app:1.0" or "busybox@sha256:…" (the digest part is dropped). The repository
+    /// is stored canonical ("busybox" → "docker.io/library/busybox"); one that does not fit the grammar is kept as written.
+    /// </summary>
     public static ImageName FromReference(string raw)
     {
         string s = raw;
@@ -18,8 +24,8 @@ internal sealed partial record ImageName(string Raw, string? Repository, string?
         int slash = s.LastIndexOf('/');
         int colon = s.LastIndexOf(':');
         return colon > slash
-            ? new ImageName(raw, Empty(s[..colon]), Empty(s[(colon + 1)..]))
-            : new ImageName(raw, Empty(s), null);
+            ? new ImageName(raw, Canonical(s[..colon]), Empty(s[(colon + 1)..]))
+            : new ImageName(raw, Canonical(s), null);
     }
 
     /// <summary>
@@ -27,41 +33,38 @@ internal sealed partial record ImageName(string Raw, string? Repository, string?
     /// else a full reference (skopeo writes "name:tag" there).
     /// </summary>
     public static ImageName FromRefNameAnnotation(string raw) =>
-        TagGrammar().IsMatch(raw) ? new ImageName(raw, null, raw) : FromReference(raw);
+        RepositoryNames.IsValidTag(raw) ? new ImageName(raw, null, raw) : FromReference(raw);
 
-    /// <summary>True when a <c>:ref</c> selector names this image: the raw text, "repo:tag", or the same Docker Hub name written shorter or longer.</summary>
+    /// <summary>
+    /// True when a <c>:ref</c> selector names this image: the raw text, or the same repository (written short or long:
+    /// "busybox", "docker.io/library/busybox") and tag ("latest" when none is written).
+    /// </summary>
     public bool Matches(string selector)
     {
-        if (selector == Raw || (Repository is not null && Tag is not null && selector == $"{Repository}:{Tag}"))
+        if (selector == Raw)
         {
             return true;
         }
 
         var other = FromReference(selector);
         return Repository is not null && other.Repository is not null
-            && Familiar(Repository) == Familiar(other.Repository)
+            && Repository == other.Repository
             && (Tag ?? "latest") == (other.Tag ?? "latest");
     }
 
-    public override string ToString() => Repository is null ? Tag ?? Raw : Tag is null ? Repository : $"{Repository}:{Tag}";
-
-    private static string Familiar(string repository)
+    /// <summary>The name as people write it: the short Docker Hub form ("web:latest"), others in full.</summary>
+    public override string ToString()
     {
-        string r = repository;
-        foreach (string prefix in new[] { "docker.io/", "index.docker.io/", "registry-1.docker.io/" })
+        if (Repository is null)
         {
-            if (r.StartsWith(prefix, StringComparison.Ordinal))
-            {
-                r = r[prefix.Length..];
-                break;
-            }
+            return Tag ?? Raw;
         }
 
-        return r.StartsWith("library/", StringComparison.Ordinal) && r.IndexOf('/', 8) < 0 ? r[8..] : r;
+        string repository = RepositoryNames.Familiar(Repository);
+        return Tag is null ? repository : $"{repository}:{Tag}";
     }
 
-    private static string? Empty(string s) => s.Length == 0 ? null : s;
+    private static string? Canonical(string repository) => repository.Length == 0 ? null : RepositoryNames.Normalize(repository);
 
-    [GeneratedRegex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
-    private static partial Regex TagGrammar();
+    private static string? Empty(string s) => s.Length == 0 ? null : s;
 }

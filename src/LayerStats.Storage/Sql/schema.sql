@@ -1,4 +1,4 @@
--- LayerStats database schema, version 1.
+-- LayerStats database schema, version 2 (version 1 stored image_refs.repository as each source wrote it).
 -- Every report (console, CSV, HTML) and every ad-hoc query reads these tables through the views in views.sql.
 -- Digests are text 'sha256:<64 hex>'. Sizes are bytes (BIGINT). Times are UTC.
 
@@ -106,7 +106,7 @@ CREATE TABLE IF NOT EXISTS image_layers (
 CREATE TABLE IF NOT EXISTS image_refs (
     image_id     VARCHAR NOT NULL,
     source       VARCHAR NOT NULL,
-    repository   VARCHAR NOT NULL,     -- '' when the source names none
+    repository   VARCHAR NOT NULL,     -- canonical ('docker.io/library/web', not 'web'); '' when the source names none
     tag          VARCHAR NOT NULL,     -- '' when the source names none
     index_digest VARCHAR,              -- the index that led to this platform manifest, if any
     first_run_id INTEGER NOT NULL,

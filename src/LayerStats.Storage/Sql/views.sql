@@ -23,6 +23,14 @@ UNION ALL
 SELECT xxh128, size, occurrences, layers, first_path, example_paths, first_directory, first_extension
 FROM content_stats_delta;
 
+-- A repository as people write it: image_refs.repository is canonical ('docker.io/library/web',
+-- src/LayerStats.Core/Images/RepositoryNames.cs); Docker Hub names print short, as docker prints them
+-- ('docker.io/library/web' -> 'web', 'docker.io/team/app' -> 'team/app'); any other name unchanged.
+CREATE OR REPLACE MACRO ls_familiar_name(repository) AS
+  CASE WHEN starts_with(repository, 'docker.io/library/') AND strpos(substr(repository, 19), '/') = 0 THEN substr(repository, 19)
+       WHEN starts_with(repository, 'docker.io/') THEN substr(repository, 11)
+       ELSE repository END;
+
 -- Layers of committed images with their blob facts.
 CREATE OR REPLACE VIEW image_layer_details AS
 SELECT il.image_id, il.position, il.digest, il.diff_id, il.created_by,
@@ -120,7 +128,7 @@ FROM images i
 LEFT JOIN (SELECT image_id, string_agg(DISTINCT name, ', ' ORDER BY name) AS names
            FROM (SELECT image_id,
                         CASE WHEN repository = '' THEN NULL
-                             ELSE repository || CASE WHEN tag = '' THEN '' ELSE ':' || tag END END AS name
+                             ELSE ls_familiar_name(repository) || CASE WHEN tag = '' THEN '' ELSE ':' || tag END END AS name
                  FROM image_refs)
            GROUP BY image_id) n ON n.image_id = i.image_id;
 

@@ -55,7 +55,7 @@ public sealed class DockerArchiveTests
 
         Assert.Same(listing.Images[0].Image, listing.Images[1].Image);
         Assert.Equal(("registry:5000/team/app", "1.0"), (listing.Images[0].Reference.Repository, listing.Images[0].Reference.Tag));
-        Assert.Equal(("app", "latest"), (listing.Images[1].Reference.Repository, listing.Images[1].Reference.Tag));
+        Assert.Equal(("docker.io/library/app", "latest"), (listing.Images[1].Reference.Repository, listing.Images[1].Reference.Tag));
         await ImageChecks.AssertLayersReadableAsync(listing.Images[0].Image);
     }
 
@@ -108,7 +108,7 @@ public sealed class DockerArchiveTests
 
         var listing = await ListAsync(archive.WriteTar(temp.File("image.tar")));
 
-        Assert.Equal("good", Assert.Single(listing.Images).Reference.Repository);
+        Assert.Equal("docker.io/library/good", Assert.Single(listing.Images).Reference.Repository);
         var error = Assert.Single(listing.Errors);
         Assert.Contains($"manifest.json names layer '{missing}', which the archive does not contain", error.Message);
         Assert.Equal(badLayers[1].DiffId, error.Layer);
@@ -212,7 +212,7 @@ public sealed class DockerArchiveTests
             Assert.Equal(amd.ManifestDigest, r.Image.ManifestDigest.ToString());
             Assert.Equal(amd.ConfigDigest, r.Image.ConfigDigest.ToString());
             Assert.Equal(indexDigest, r.Reference.IndexDigest.ToString());
-            Assert.Equal("app", r.Reference.Repository);
+            Assert.Equal("docker.io/library/app", r.Reference.Repository);
         });
         Assert.Equal(["1.0", "stable"], listing.Images.Select(r => r.Reference.Tag));
         ImageChecks.AssertLayersAre(listing.Images[0].Image, amd.Layers);
@@ -238,8 +238,8 @@ public sealed class DockerArchiveTests
         Assert.Equal(layerCount, only.Image.Layers.Count);
         Assert.Equal("sha256:" + configName[..^".json".Length], only.Image.Id.ToString());
         Assert.Equal(TestLayer.Hash(configBytes[configName]), only.Image.Id.ToString());
-        Assert.Equal(repoTag, $"{only.Reference.Repository}:{only.Reference.Tag}");
-        Assert.Equal(("dive-test", "latest"), (only.Reference.Repository, only.Reference.Tag));
+        Assert.Equal(repoTag, $"{RepositoryNames.Familiar(only.Reference.Repository!)}:{only.Reference.Tag}");
+        Assert.Equal(("docker.io/library/dive-test", "latest"), (only.Reference.Repository, only.Reference.Tag));
         using var config = JsonDocument.Parse(configBytes[configName]);
         var diffIds = config.RootElement.GetProperty("rootfs").GetProperty("diff_ids").EnumerateArray().Select(d => d.GetString()).ToList();
         Assert.Equal(diffIds, only.Image.Layers.Select(l => l.DiffId.ToString()));

@@ -115,7 +115,7 @@ public sealed class OciLayoutTests
         var wrongForm = await ListAsync($"docker-archive:{path}");
 
         Assert.Equal(a.ManifestDigest, Assert.Single(byFull.Images).Image.Id.ToString());
-        Assert.Equal(("myapp", "2.0"), (byFull.Images[0].Reference.Repository, byFull.Images[0].Reference.Tag));
+        Assert.Equal(("docker.io/library/myapp", "2.0"), (byFull.Images[0].Reference.Repository, byFull.Images[0].Reference.Tag));
         Assert.Equal(b.ManifestDigest, Assert.Single(byTag.Images).Image.Id.ToString());
         Assert.Equal((null, "other"), (byTag.Images[0].Reference.Repository, byTag.Images[0].Reference.Tag));
         Assert.Empty(wrongForm.Images);
