@@ -11,17 +11,21 @@
 --            layer_file_stats, layer_path_stats and derived_contents, and their per-content figures to derived_partials;
 --   merge    the batches' figures summed per content; then part, once per part of their paths: content_stats written
 --            anew with them added; merged: the new content_stats in place of the old;
--- so that after every round the tables hold exactly the figures of the layer contents derived_contents lists; then in
--- another transaction:
---   images   image_file_stats for the images not covered yet (then image_part once per part, and images_done);
+-- so that after every round the tables hold exactly the figures of the layer contents derived_contents lists; then
+--   images   the layer sequences of the images not covered yet (small TEMP tables, committed one statement at a time);
+-- and in another transaction:
+--   image_rows  the files whose content can take part in image_file_stats, in order of a hash of the content (then
+--            image_part once per range of that hash, and images_done: image_file_stats for those images);
 --   totals   the totals of the run over the images it saw, into its scan_runs row.
 -- Memory: no statement keeps a state per content that holds strings (DuckDB cannot spill those): the first and example
 -- paths of each content come from a sort (which spills); intermediate rows go to tables of the database (not TEMP, which
 -- stay in memory) dropped in the same transaction; no statement deletes or updates rows spread over a large table
 -- (DuckDB keeps a version of every vector it touches in memory until the transaction ends), and what a transaction
 -- holds is bounded by its round. So the layer-content steps run at the scan's own memory limit, spilling to DuckDB's
--- temporary directory (at 50 M rows a late round's content_stats parts still ran out of 128 MB: benchmarks/README.md);
--- so do images and totals (10 M rows: within the scan's 80 MB). A step that runs out is done again at a report's limit.
+-- temporary directory; so do the image step and totals (50 M rows, 10,000 images: within the scan's 80 MB, peak RSS
+-- ~200 MB; benchmarks/README.md "Store at scale"): no DISTINCT or join build side over all their rows at once, parts by
+-- hash range, and joins written so that the planner cannot pick a k²-row order. A step that runs out is done again at
+-- a report's limit.
 -- A section that takes $1 names it in every statement (the statements of a command share its parameters).
 
 -- @section stale
