@@ -23,9 +23,9 @@
 -- (DuckDB keeps a version of every vector it touches in memory until the transaction ends), and what a transaction
 -- holds is bounded by its round. So the layer-content steps run at the scan's own memory limit, spilling to DuckDB's
 -- temporary directory; so do the image step and totals (50 M rows, 10,000 images: within the scan's 80 MB, peak RSS
--- ~200 MB; benchmarks/README.md "Store at scale"): no DISTINCT or join build side over all their rows at once, parts by
--- hash range, and joins written so that the planner cannot pick a k²-row order. A step that runs out is done again at
--- a report's limit.
+-- ~190 MiB alone, 245 MiB for the whole step from scratch; benchmarks/README.md "Store at scale"): no DISTINCT or join
+-- build side over all their rows at once, parts by hash range, and joins written so that the planner cannot pick a
+-- k²-row order. A step that runs out is done again at a report's limit.
 -- A section that takes $1 names it in every statement (the statements of a command share its parameters).
 
 -- @section stale
