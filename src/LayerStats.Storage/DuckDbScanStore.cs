@@ -111,7 +111,11 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         }
         finally
         {
-            Execute("DROP TABLE IF EXISTS derived_todo");
+            foreach (string table in (string[])["derived_todo", "derived_images", "derived_ids", "derived_chain"])
+            {
+                Execute($"DROP TABLE IF EXISTS {table}");
+            }
+
             Execute(FormattableString.Invariant($"SET memory_limit = '{database.MemoryLimitMegabytes}MB'"));
             _ = NativeMemory.Purge();
         }
@@ -176,8 +180,11 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             // their own (an image missing from image_file_stats is computed by the view).
             // At the memory limit in force: the scan's, or after an "Out of Memory" the report's (see RunSnapshot, which
             // then runs these steps again: the rounds are done, so only this part is left).
-            using var imagesTx = _connection.BeginTransaction();
+            // First the small TEMP tables of the images' layer sequences, committed (one statement at a time), so that the
+            // planner sees their row counts in the transaction's statements (run_snapshot.sql, section images).
             RunSnapshotSection(sections, "images", null);
+            using var imagesTx = _connection.BeginTransaction();
+            RunSnapshotSection(sections, "image_rows", null);
             long imageParts = Count("SELECT getvariable('derived_image_parts')");
             for (long part = 0; part < imageParts; part++)
             {

@@ -8,7 +8,7 @@ using LayerStats.StoreBench;
 const string Usage = """
     usage: LayerStats.StoreBench generate DB [--images N] [--files N] [--bases N] [--runs N] [--no-snapshot]
            LayerStats.StoreBench time DB [-n RUNS] [--top N] [--only NAME[,NAME]]
-           LayerStats.StoreBench snapshot DB [--memory MB] [--batch-rows N] [--from-scratch] | describe DB
+           LayerStats.StoreBench snapshot DB [--memory MB] [--batch-rows N] [--from-scratch | --images-only] [-v] | describe DB
            LayerStats.StoreBench sql DB [--memory MB] "SQL;\nSQL..."
     """;
 
@@ -95,6 +95,13 @@ switch (command)
         {
             // Empty the derived tables first: the first fill (a database written before they existed, a first fleet scan).
             cmd.CommandText = "DELETE FROM content_stats_base; DELETE FROM content_stats_delta; DELETE FROM layer_file_stats; DELETE FROM layer_path_stats; DELETE FROM image_file_stats; DELETE FROM derived_contents; CHECKPOINT";
+            cmd.ExecuteNonQuery();
+        }
+        else if (args.Contains("--images-only"))
+        {
+            // Only the image step again (image_file_stats for every image; then the run's totals), on a store whose
+            // layer-content tables are complete: the rounds find nothing to do.
+            cmd.CommandText = "DELETE FROM image_file_stats; CHECKPOINT";
             cmd.ExecuteNonQuery();
         }
 

@@ -13,17 +13,21 @@
 --            anew with them added, whole (into a new content_stats_base; then merged) or, while the delta stays small
 --            beside the base, only the delta's rows and the batches' contents (into a new content_stats_delta; then
 --            merged_delta);
--- so that after every round the tables hold exactly the figures of the layer contents derived_contents lists; then in
--- another transaction:
---   images   image_file_stats for the images not covered yet (then image_part once per part, and images_done);
+-- so that after every round the tables hold exactly the figures of the layer contents derived_contents lists; then
+--   images   the layer sequences of the images not covered yet (small TEMP tables, committed one statement at a time);
+-- and in another transaction:
+--   image_rows  the files whose content can take part in image_file_stats, in order of a hash of the content (then
+--            image_part once per range of that hash, and images_done: image_file_stats for those images);
 --   totals   the totals of the run over the images it saw, into its scan_runs row.
 -- Memory: no statement keeps a state per content that holds strings (DuckDB cannot spill those): the first and example
 -- paths of each content come from a sort (which spills); intermediate rows go to tables of the database (not TEMP, which
 -- stay in memory) dropped in the same transaction; no statement deletes or updates rows spread over a large table
 -- (DuckDB keeps a version of every vector it touches in memory until the transaction ends), and what a transaction
 -- holds is bounded by its round. So the layer-content steps run at the scan's own memory limit, spilling to DuckDB's
--- temporary directory (at 50 M rows a late round's content_stats parts still ran out of 128 MB: benchmarks/README.md);
--- so do images and totals (10 M rows: within the scan's 80 MB). A step that runs out is done again at a report's limit.
+-- temporary directory; so do the image step and totals (50 M rows, 10,000 images: within the scan's 80 MB, peak RSS
+-- ~190 MiB alone, 245 MiB for the whole step from scratch; benchmarks/README.md "Store at scale"): no DISTINCT or join
+-- build side over all their rows at once, parts by hash range, and joins written so that the planner cannot pick a
+-- k²-row order. A step that runs out is done again at a report's limit.
 -- A section that takes $1 names it in every statement (the statements of a command share its parameters).
 
 -- @section stale
@@ -253,6 +257,10 @@ ALTER TABLE derived_content_stats RENAME TO content_stats_delta;
 -- image's layer sequence (each layer content counted at its first position): a layer adds the bytes of its contents
 -- already in a layer below it. Images sharing a prefix share that work (a prefix is a node, as in shared_bases),
 -- and only contents stored in two or more layers at all can take part.
+-- These small TEMP tables (an image's layers: ~74 k rows for 10,000 images) are made before the image step's
+-- transaction, one committed statement each, so that the planner knows their row counts in section image_rows: rows
+-- a transaction has not committed count as none, and the join of `files` with them was then taken for a few rows and
+-- made the build side of the join with content_stats (11 M rows at 50 M file rows: out of the scan's 80 MB).
 CREATE OR REPLACE TEMP TABLE derived_images AS
 SELECT image_id FROM images WHERE image_id NOT IN (SELECT image_id FROM image_file_stats);
 
@@ -271,18 +279,30 @@ WITH first_pos AS (SELECT il.image_id, ids.lid, min(il.position) AS position
 SELECT image_id, lid, below, md5(array_to_string(list_append(below, lid), ',')) AS node
 FROM chain;
 
--- The layers and contents that can take part (a table of the database, not TEMP: tens of millions of rows on a fleet),
--- in parts of about derived_batch_rows / 4 rows by a hash of the content (section image_part, once per part): a node's
--- bytes are a sum over contents.
-CREATE TABLE derived_x AS
-SELECT DISTINCT ids.lid, f.xxh128, f.size
+-- @section image_rows
+-- The layers' files whose content can take part (a table of the database, not TEMP: tens of millions of rows on a
+-- fleet; 11 M at 50 M file rows), with a hash h of the content, in order of h: section image_part takes them in parts
+-- of about derived_batch_rows / 4 rows, each a range of h (a node's bytes are a sum over contents), which the scan finds
+-- by the table's zone maps instead of reading every row once per part (0.4 s per part at 50 M file rows; the sort costs
+-- ~4 s; sorted in a statement of its own: in the join's statement it ran out of 80 MB). Not made distinct here: a
+-- DISTINCT over all of them at once is a hash table of every row (out of 80 MB at 50 M file rows); each part makes its
+-- own rows distinct.
+CREATE TABLE derived_x_rows AS
+SELECT ids.lid, f.xxh128, f.size, hash(f.xxh128, f.size) AS h
 FROM files f
 JOIN derived_ids ids ON ids.diff_id = f.diff_id
 SEMI JOIN (SELECT xxh128, size FROM content_stats WHERE layers >= 2) c ON c.xxh128 IS NOT DISTINCT FROM f.xxh128 AND c.size = f.size
 WHERE f.kind = 'file'
   AND ids.lid IN (SELECT lid FROM derived_chain WHERE len(below) > 0 UNION SELECT unnest(below) FROM derived_chain);
 
+CREATE TABLE derived_x AS SELECT lid, xxh128, size, h FROM derived_x_rows ORDER BY h;
+
+DROP TABLE derived_x_rows;
+
 SET VARIABLE derived_image_parts = (SELECT CAST(greatest(1, ceil(4 * count(*) / getvariable('derived_batch_rows'))) AS BIGINT) FROM derived_x);
+
+-- Part p is h in [p × width, (p + 1) × width − 1]: the parts cover all 2^64 values of h.
+SET VARIABLE derived_image_width = CAST('18446744073709551616' AS HUGEINT) // getvariable('derived_image_parts') + 1;
 
 CREATE TABLE derived_node_pairs AS
 SELECT DISTINCT node, lid, unnest(below) AS lid_below FROM derived_chain WHERE len(below) > 0;
@@ -290,14 +310,24 @@ SELECT DISTINCT node, lid, unnest(below) AS lid_below FROM derived_chain WHERE l
 CREATE TABLE derived_overlap (node VARCHAR, bytes HUGEINT);
 
 -- @section image_part
+-- A node's contents (x a, by its top layer) that a layer below it holds too (x b). b is joined on one key made of the
+-- layer below (from the node's pairs) and the content (from a), so that it can only be joined after the pairs and a:
+-- with the conditions apart, the planner joined a and b on the content first, which is k² rows for a content in k
+-- layers (a content in 20,762 layers at 50 M file rows: 431 M rows, 77 s for one part at 80 MB instead of 0.4 s).
+SET VARIABLE derived_image_lo = CAST(getvariable('derived_image_part') * getvariable('derived_image_width') AS UBIGINT);
+
+SET VARIABLE derived_image_hi = CAST(least((getvariable('derived_image_part') + 1) * getvariable('derived_image_width') - 1,
+                                           CAST('18446744073709551615' AS HUGEINT)) AS UBIGINT);
+
 INSERT INTO derived_overlap
-WITH x AS (SELECT lid, xxh128, size FROM derived_x
-           WHERE hash(xxh128, size) % getvariable('derived_image_parts') = getvariable('derived_image_part'))
+WITH x AS (SELECT DISTINCT lid, xxh128, size FROM derived_x
+           WHERE h BETWEEN getvariable('derived_image_lo') AND getvariable('derived_image_hi'))
 SELECT node, sum(size)
 FROM (SELECT DISTINCT p.node, a.xxh128, a.size
       FROM derived_node_pairs p
       JOIN x a ON a.lid = p.lid
-      JOIN x b ON b.lid = p.lid_below AND b.xxh128 IS NOT DISTINCT FROM a.xxh128 AND b.size = a.size)
+      JOIN (SELECT {'lid': lid, 'xxh128': xxh128, 'size': size} AS k FROM x) b
+        ON b.k IS NOT DISTINCT FROM {'lid': p.lid_below, 'xxh128': a.xxh128, 'size': a.size})
 GROUP BY node;
 
 -- @section images_done

@@ -136,9 +136,14 @@ public sealed class DerivedTablesTests
             Fill(db, layers: (0, 26), interleavedFrom: 20, images: (0, 9));
         }
 
-        var store = new DuckDbScanStore(big) { DerivedBatchRows = long.MaxValue / 4 };
-        int batches = 0;
-        var tracing = new DuckDbScanStore(small) { DerivedBatchRows = 1, SnapshotTrace = (name, _) => batches += name == "batch" ? 1 : 0 };
+        int bigImageParts = 0;
+        var store = new DuckDbScanStore(big) { DerivedBatchRows = long.MaxValue / 4, SnapshotTrace = (name, _) => bigImageParts += name == "image_part" ? 1 : 0 };
+        int batches = 0, imageParts = 0;
+        var tracing = new DuckDbScanStore(small)
+        {
+            DerivedBatchRows = 1,
+            SnapshotTrace = (name, _) => (batches, imageParts) = (batches + (name == "batch" ? 1 : 0), imageParts + (name == "image_part" ? 1 : 0)),
+        };
         store.RunSnapshot(1);
         tracing.RunSnapshot(1);
         Assert.Empty(store.Warnings);
@@ -146,6 +151,16 @@ public sealed class DerivedTablesTests
         // A batch per referenced layer content (0-25 but 23, which no image references), the empty one (5) with the next.
         Assert.Equal(25, Scalar(small, "SELECT count(*) FROM referenced_contents"));
         Assert.Equal(24, batches);
+        // The image step in one part, and in a part per quarter row of its candidate files (run_snapshot.sql, image_rows).
+        Assert.Equal(1, bigImageParts);
+        Assert.True(imageParts >= 40, $"{imageParts} image parts");
+        // Contents repeated across an image's layers (not only within one layer), so the parts have overlaps to find.
+        Assert.True(Scalar(small, """
+            SELECT count(*) FROM image_file_stats s
+            WHERE s.file_duplicate_bytes > (SELECT coalesce(sum(w.within_layer_duplicate_bytes), 0)
+                                            FROM (SELECT DISTINCT diff_id FROM image_layers WHERE image_id = s.image_id) l
+                                            JOIN layer_file_stats w USING (diff_id))
+            """) >= 3);
         foreach (var (table, actual, _) in Definitions)
         {
             Assert.Equal(Rows(big, actual + " ORDER BY ALL"), Rows(small, actual + " ORDER BY ALL"));
