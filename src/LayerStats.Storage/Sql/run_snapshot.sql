@@ -148,17 +148,7 @@ DROP TABLE derived_batch;
 -- beside the base (a nightly scan adding a few layer contents to a fleet's store), only the delta: its rows and the
 -- batches' contents, merged with their rows in the base or the delta (section merged_delta; the base is only read). Else
 -- all of content_stats, into a new base, with an empty delta (section merged).
-CREATE TABLE derived_content_stats (            -- the columns of content_stats (schema.sql)
-    xxh128        UHUGEINT,
-    size          BIGINT NOT NULL,
-    occurrences   BIGINT NOT NULL,
-    layers        BIGINT NOT NULL,
-    first_path    VARCHAR NOT NULL,
-    example_paths VARCHAR[],
-    first_directory VARCHAR NOT NULL,
-    first_extension VARCHAR NOT NULL,
-    replaces      BIGINT
-);
+CREATE TABLE derived_content_stats AS FROM content_stats_base LIMIT 0;   -- its columns (schema.sql)
 
 SET VARIABLE derived_parts = (SELECT CAST(greatest(1, ceil(coalesce(sum(len(paths)), 0) / getvariable('derived_batch_rows'))) AS BIGINT)
                               FROM derived_partials);

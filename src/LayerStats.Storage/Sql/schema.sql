@@ -179,29 +179,23 @@ CREATE TABLE IF NOT EXISTS derived_contents (
 -- share of the base, the two are written together into a new base (run_snapshot.sql, section merge). A delta row names
 -- the base row it replaces by its rowid, so that reading the view costs no join on the base's 128-bit hashes; the
 -- base is never updated or deleted from (only replaced whole), so its rowids stay.
+-- No NOT NULL constraints: the end-of-run step writes these tables anew as copies of this one's columns
+-- (run_snapshot.sql, CREATE TABLE … AS FROM content_stats_base LIMIT 0), which constraints would not survive.
 CREATE TABLE IF NOT EXISTS content_stats_base (
     xxh128        UHUGEINT,
-    size          BIGINT NOT NULL,
-    occurrences   BIGINT NOT NULL,         -- regular files with this content
-    layers        BIGINT NOT NULL,         -- distinct diff_ids holding it
-    first_path    VARCHAR NOT NULL,        -- its first path in path order (the occurrence file-level dedup keeps)
+    size          BIGINT,
+    occurrences   BIGINT,                  -- regular files with this content
+    layers        BIGINT,                  -- distinct diff_ids holding it
+    first_path    VARCHAR,                 -- its first path in path order (the occurrence file-level dedup keeps)
     example_paths VARCHAR[],               -- its first 5 distinct paths in path order; NULL when it occurs once
-    first_directory VARCHAR NOT NULL,      -- ls_directory(first_path) (views.sql)
-    first_extension VARCHAR NOT NULL,      -- ls_extension(first_path)
-    replaces      BIGINT                   -- NULL here (see content_stats_delta)
+    first_directory VARCHAR,               -- ls_directory(first_path) (views.sql)
+    first_extension VARCHAR,               -- ls_extension(first_path)
+    replaces      BIGINT                   -- in content_stats_delta: the rowid of the content's row in this table, NULL
+                                           -- for a new content; NULL here
 );
 
-CREATE TABLE IF NOT EXISTS content_stats_delta (  -- the columns of content_stats_base; one row per (xxh128, size)
-    xxh128        UHUGEINT,
-    size          BIGINT NOT NULL,
-    occurrences   BIGINT NOT NULL,
-    layers        BIGINT NOT NULL,
-    first_path    VARCHAR NOT NULL,
-    example_paths VARCHAR[],
-    first_directory VARCHAR NOT NULL,
-    first_extension VARCHAR NOT NULL,
-    replaces      BIGINT                   -- the rowid of the content's row in content_stats_base; NULL for a new content
-);
+-- One row per (xxh128, size): the columns of content_stats_base.
+CREATE TABLE IF NOT EXISTS content_stats_delta AS FROM content_stats_base LIMIT 0;
 
 -- One row per covered layer content that holds regular files.
 CREATE TABLE IF NOT EXISTS layer_file_stats (
