@@ -19,6 +19,9 @@ public sealed record NightlyConfig(
     string? SummaryJson,
     IReadOnlyDictionary<string, string> Gate)
 {
+    /// <summary>reports.memoryLimit: DuckDB's memory for the reports and the gate (null: DatabaseOptions.Reports' 1 GB); not the scan's.</summary>
+    public int? ReportsMemoryLimitMegabytes { get; init; }
+
     private static readonly string[] SourcePrefixes = ["docker-archive:", "oci-archive:", "oci:"];
 
     public static NightlyConfig Load(string path)
@@ -75,9 +78,11 @@ public sealed record NightlyConfig(
             }
 
             string? html = null, csv = null, summary = null;
+            int? memoryLimit = null;
             if (root.TryGetProperty("reports", out var reports))
             {
-                Known(reports, path, "reports.", "html", "csv", "summaryJson");
+                Known(reports, path, "reports.", "html", "csv", "summaryJson", "memoryLimit");
+                memoryLimit = String(reports, "memoryLimit", path) is { } m ? ReportMemory.ParseMegabytes(m, $"config '{path}': 'reports.memoryLimit'") : null;
                 html = String(reports, "html", path) is { } h ? Resolve(dir, h) : null;
                 csv = String(reports, "csv", path) is { } c ? Resolve(dir, c) : null;
                 summary = String(reports, "summaryJson", path) is { } s ? Resolve(dir, s) : null;
@@ -92,7 +97,10 @@ public sealed record NightlyConfig(
                 }
             }
 
-            return new NightlyConfig(path, database, sources, jobs, fileHash, platform, extra, html, csv, summary, gate);
+            return new NightlyConfig(path, database, sources, jobs, fileHash, platform, extra, html, csv, summary, gate)
+            {
+                ReportsMemoryLimitMegabytes = memoryLimit,
+            };
         }
         catch (JsonException ex)
         {

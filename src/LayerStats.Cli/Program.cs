@@ -96,6 +96,11 @@ public static class Program
             stderr.WriteLine("layerstats: interrupted; run the same command again to complete the work");
             return ExitCodes.Cancelled;
         }
+        catch (ReportOutOfMemoryException ex)
+        {
+            stderr.WriteLine($"layerstats: {ex.Message}");
+            return ExitCodes.Error;
+        }
         catch (QueryException ex)
         {
             stderr.WriteLine($"layerstats: query failed: {ex.Message}");

@@ -8,15 +8,16 @@ namespace LayerStats.Cli.Commands;
 public static class CheckCommand
 {
     public static readonly string Usage =
-        "usage: layerstats check --db FILE [--RULE THRESHOLD ...] [--scope image|overall] [--config layerstats.json] [--format table|json]\n\n" +
+        "usage: layerstats check --db FILE [--RULE THRESHOLD ...] [--scope image|overall] [--config layerstats.json] [--format table|json] [--memory-limit SIZE]\n\n" +
         "Evaluates rules over the database and prints PASS/FAIL per rule and image; exit code 3 when a rule fails.\n" +
         "A THRESHOLD is a number, a size for byte rules (20MB, 1.5GiB), or 'disabled'. Rules (dive's names and meanings first):\n" +
         string.Join("\n", GateRule.All.Select(r => $"  --{r.Key,-34} {r.Description}")) + "\n" +
-        "Rules not given are off. Flags override the 'gate' section of --config.\n";
+        "Rules not given are off. Flags override the 'gate' section of --config.\n\n" +
+        ReportMemory.UsageLine + " (or reports.memoryLimit in --config)\n";
 
     public static int Run(IReadOnlyList<string> args, TextWriter stdout)
     {
-        var valueOptions = new HashSet<string> { "--db", "--scope", "--config", "--format" };
+        var valueOptions = new HashSet<string> { "--db", "--scope", "--config", "--format", ReportMemory.Option };
         foreach (var rule in GateRule.All)
         {
             valueOptions.Add("--" + rule.Key);
@@ -41,14 +42,15 @@ public static class CheckCommand
         string? scopeText = a.Value("--scope") ?? (settings.Remove("scope", out var s) ? s : null);
         string db = a.Value("--db") ?? config?.Database ?? throw new UsageException("--db is required");
         var format = ReportCommand.ParseFormat(a.Value("--format"));
-        using var database = LayerStatsDatabase.OpenReadOnly(db);
-        return Evaluate(database, settings, scopeText, format, stdout);
+        int? memory = ReportMemory.From(a) ?? config?.ReportsMemoryLimitMegabytes;
+        var (thresholds, scope) = Parse(settings, scopeText); // usage mistakes before the database is opened
+        using var database = LayerStatsDatabase.OpenReadOnly(db, ReportMemory.Options(memory));
+        return ReportMemory.Run(database, ReportMemory.OptionHint, () => Evaluate(database, thresholds, scope, format, stdout));
     }
 
     /// <summary>Runs the gate; also used by <c>layerstats run</c>.</summary>
-    internal static int Evaluate(LayerStatsDatabase database, IReadOnlyDictionary<string, string> settings, string? scopeText, OutputFormat format, TextWriter stdout)
+    internal static int Evaluate(LayerStatsDatabase database, IReadOnlyDictionary<string, Threshold> thresholds, RuleScope? scope, OutputFormat format, TextWriter stdout)
     {
-        var (thresholds, scope) = Parse(settings, scopeText);
         var results = GateEvaluator.Evaluate(database, thresholds, scope);
         var table = new QueryResult(
             ["status", "rule", "scope", "subject", "detail"],

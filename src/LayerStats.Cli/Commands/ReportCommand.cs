@@ -6,9 +6,9 @@ namespace LayerStats.Cli.Commands;
 /// <summary><c>layerstats report summary|images|shared-layers|duplicates --db FILE [--format table|json|csv] [--limit N]</c></summary>
 public static class ReportCommand
 {
-    public const string Usage = """
-        usage: layerstats report REPORT --db FILE [--format table|json|csv] [--limit N]
-               layerstats report csv --db FILE --out DIR [--excel-safe]
+    public static readonly string Usage = """
+        usage: layerstats report REPORT --db FILE [--format table|json|csv] [--limit N] [--memory-limit SIZE]
+               layerstats report csv --db FILE --out DIR [--excel-safe] [--memory-limit SIZE]
 
         REPORT is one of:
           summary        the figures over all images (one row; JSON: one object)
@@ -19,7 +19,8 @@ public static class ReportCommand
           trend          one row per finished scan run: its images, stored bytes, file duplicates, layers new/gone
           csv            every report above as one CSV file each in DIR (--out DIR [--excel-safe])
           html           one self-contained HTML page with all of them: layerstats report html --db FILE --out FILE [--top N]
-        """;
+
+        """ + ReportMemory.UsageLine + "\n";
 
     public static int Run(IReadOnlyList<string> args, TextWriter stdout)
     {
@@ -34,7 +35,7 @@ public static class ReportCommand
             return ReportHtmlCommand.Run(args.Where((_, i) => i != html).ToList(), stdout);
         }
 
-        var a = Arguments.Parse(args, new HashSet<string> { "--db", "--format", "--limit" }, new HashSet<string>());
+        var a = Arguments.Parse(args, new HashSet<string> { "--db", "--format", "--limit", ReportMemory.Option }, new HashSet<string>());
         if (a.Positionals.Count != 1)
         {
             throw new UsageException("report takes one REPORT: " + string.Join(", ", ReportQueries.Names));
@@ -48,8 +49,9 @@ public static class ReportCommand
 
         var format = ParseFormat(a.Value("--format"));
         int? limit = a.Int("--limit", 1, int.MaxValue);
-        using var database = LayerStatsDatabase.OpenReadOnly(a.Required("--db"));
-        var result = ReportQueries.Run(database, ReportQueries.SqlFor(report, limit));
+        int? memory = ReportMemory.From(a);
+        using var database = LayerStatsDatabase.OpenReadOnly(a.Required("--db"), ReportMemory.Options(memory));
+        var result = ReportMemory.Run(database, ReportMemory.OptionHint, () => ReportQueries.Run(database, ReportQueries.SqlFor(report, limit)));
         ResultWriters.Write(result, format, stdout, singleObject: report == "summary");
         return ExitCodes.Success;
     }

@@ -6,17 +6,18 @@ namespace LayerStats.Cli.Commands;
 /// <summary><c>layerstats report html --db FILE --out FILE [--top N]</c>: the self-contained HTML page.</summary>
 public static class ReportHtmlCommand
 {
-    public const string Usage = """
-        usage: layerstats report html --db FILE --out FILE [--top N]
+    public static readonly string Usage = """
+        usage: layerstats report html --db FILE --out FILE [--top N] [--memory-limit SIZE]
 
         Writes one self-contained HTML page (no network: styles, script and charts inline; opens from disk):
         summary cards, charts (flat vs stored vs file-deduplicated bytes, shared layers, duplicate bytes by
         directory and file type, per-image shared/unique/hidden bytes, the shared-base tree) and sortable,
         filterable tables (images with their layers, layers, shared layers, duplicated contents, scan runs).
           --top N   rows embedded per table (default 1000); the page says "showing N of M" when capped
-        """;
 
-    private static readonly HashSet<string> ValueOptions = new(StringComparer.Ordinal) { "--db", "--out", "--top", "--format", "--limit" };
+        """ + ReportMemory.UsageLine + "\n";
+
+    private static readonly HashSet<string> ValueOptions = new(StringComparer.Ordinal) { "--db", "--out", "--top", "--format", "--limit", ReportMemory.Option };
 
     /// <summary>Where the report name <c>html</c> stands among the arguments of <c>report</c> (before or after the options), or -1.</summary>
     public static int IndexIn(IReadOnlyList<string> args)
@@ -39,7 +40,7 @@ public static class ReportHtmlCommand
 
     public static int Run(IReadOnlyList<string> args, TextWriter stdout)
     {
-        var a = Arguments.Parse(args, new HashSet<string>(ValueOptions.Where(o => o is "--db" or "--out" or "--top")), new HashSet<string>());
+        var a = Arguments.Parse(args, new HashSet<string>(ValueOptions.Where(o => o is "--db" or "--out" or "--top" or ReportMemory.Option)), new HashSet<string>());
         if (a.Positionals.Count != 0)
         {
             throw new UsageException($"report html takes no other arguments ('{a.Positionals[0]}')");
@@ -48,8 +49,9 @@ public static class ReportHtmlCommand
         string dbPath = a.Required("--db");
         string outPath = a.Required("--out");
         int top = a.Int("--top", 1, 1_000_000) ?? 1000;
-        using var database = LayerStatsDatabase.OpenReadOnly(dbPath);
-        string full = WriteFile(database, Path.GetFileName(dbPath), outPath, top);
+        int? memory = ReportMemory.From(a);
+        using var database = LayerStatsDatabase.OpenReadOnly(dbPath, ReportMemory.Options(memory));
+        string full = ReportMemory.Run(database, ReportMemory.OptionHint, () => WriteFile(database, Path.GetFileName(dbPath), outPath, top));
         stdout.WriteLine($"wrote {outPath} ({new FileInfo(full).Length:N0} bytes)");
         return ExitCodes.Success;
     }

@@ -20,7 +20,7 @@ public static class RunCommand
         var config = NightlyConfig.Load(a.Required("--config"));
         var gate = new Dictionary<string, string>(config.Gate, StringComparer.Ordinal);
         string? gateScope = gate.Remove("scope", out var scopeText) ? scopeText : null;
-        CheckCommand.Parse(gate, gateScope); // a mistake in the gate is reported before anything is scanned
+        var (thresholds, scope) = CheckCommand.Parse(gate, gateScope); // a mistake in the gate is reported before anything is scanned
 
         var scanArgs = new List<string> { "--db", config.Database };
         if (config.Jobs is { } jobs)
@@ -52,7 +52,17 @@ public static class RunCommand
             return scanExit;
         }
 
-        using var database = LayerStatsDatabase.OpenReadOnly(config.Database);
+        using var database = LayerStatsDatabase.OpenReadOnly(config.Database, ReportMemory.Options(config.ReportsMemoryLimitMegabytes));
+        return ReportMemory.Run(database, ReportMemoryHint, () => WriteReports(config, database, gate.Count > 0 ? thresholds : null, scope, scanExit, stdout, stderr));
+    }
+
+    /// <summary>How to give run's reports more memory (the config key).</summary>
+    internal const string ReportMemoryHint = "\"memoryLimit\" under \"reports\" in the config file (e.g. \"memoryLimit\": \"4GB\")";
+
+    private static int WriteReports(
+        NightlyConfig config, LayerStatsDatabase database, IReadOnlyDictionary<string, Reports.Gate.Threshold>? thresholds, Reports.Gate.RuleScope? scope,
+        int scanExit, TextWriter stdout, TextWriter stderr)
+    {
         if (config.SummaryJson is { } summaryPath)
         {
             WriteAtomically(summaryPath, writer => ResultWriters.Write(ReportQueries.Run(database, ReportQueries.SqlFor("summary")), OutputFormat.Json, writer, singleObject: true));
@@ -72,9 +82,9 @@ public static class RunCommand
         }
 
         int gateExit = ExitCodes.Success;
-        if (gate.Count > 0)
+        if (thresholds is not null)
         {
-            gateExit = CheckCommand.Evaluate(database, gate, gateScope, OutputFormat.Table, stdout);
+            gateExit = CheckCommand.Evaluate(database, thresholds, scope, OutputFormat.Table, stdout);
         }
 
         return gateExit != ExitCodes.Success ? gateExit : scanExit;
