@@ -1,4 +1,5 @@
 using LayerStats.Reports;
+using LayerStats.Reports.Gate;
 using LayerStats.Storage;
 
 namespace LayerStats.Cli.Commands;
@@ -60,7 +61,7 @@ public static class RunCommand
     internal const string ReportMemoryHint = "\"memoryLimit\" under \"reports\" in the config file (e.g. \"memoryLimit\": \"4GB\")";
 
     private static int WriteReports(
-        NightlyConfig config, LayerStatsDatabase database, IReadOnlyDictionary<string, Reports.Gate.Threshold>? thresholds, Reports.Gate.RuleScope? scope,
+        NightlyConfig config, LayerStatsDatabase database, IReadOnlyDictionary<string, Threshold>? thresholds, RuleScope? scope,
         int scanExit, TextWriter stdout, TextWriter stderr)
     {
         if (config.SummaryJson is { } summaryPath)
