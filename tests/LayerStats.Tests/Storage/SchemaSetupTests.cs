@@ -102,6 +102,20 @@ public sealed class SchemaSetupTests
         }
     }
 
+    [Fact]
+    public void A_database_that_cannot_be_read_for_lack_of_memory_is_not_taken_for_a_new_file()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("t.duckdb");
+        LayerStatsDatabase.Open(path).Dispose();
+
+        // Reading schema_info out of memory is DuckDB's error, not "schema version 0" (which a missing table means).
+        var ex = Record.Exception(() => LayerStatsDatabase.OpenReadOnly(path, new DatabaseOptions(MemoryLimitMegabytes: 1)).Dispose());
+        Assert.NotNull(ex);
+        Assert.DoesNotContain("schema version 0", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("memory", ex.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
     private static object? Scalar(LayerStatsDatabase db, string sql)
     {
         using var cmd = db.Connection.CreateCommand();
