@@ -153,6 +153,11 @@ CREATE TABLE derived_content_stats AS FROM content_stats_base LIMIT 0;   -- its 
 SET VARIABLE derived_parts = (SELECT CAST(greatest(1, ceil(coalesce(sum(len(paths)), 0) / getvariable('derived_batch_rows'))) AS BIGINT)
                               FROM derived_partials);
 
+-- Whether a content is in the part being written (section part): by a hash of it; with one part (a nightly scan's
+-- round), true without hashing every content of the base (the condition folds away).
+CREATE OR REPLACE TEMP MACRO derived_in_part(h, s) AS
+  getvariable('derived_parts') = 1 OR hash(h, s) % getvariable('derived_parts') = getvariable('derived_part');
+
 -- The distinct (content, path) pairs of the round, sorted per part below into each content's first 5 paths. A round of
 -- one batch (derived_one_batch) needs no pairs: that batch's lists (one row per content) are its first 5 paths already.
 CREATE TABLE derived_pairs AS
@@ -183,10 +188,10 @@ WITH w AS (SELECT xxh128, size, path,
                 UNION ALL
                 SELECT xxh128, size, paths FROM derived_partials
                 WHERE getvariable('derived_one_batch')
-                  AND hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')),
+                  AND derived_in_part(xxh128, size)),
      sums AS (SELECT xxh128, size, sum(occurrences) AS occurrences, sum(layers) AS layers
               FROM derived_partials
-              WHERE hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')
+              WHERE derived_in_part(xxh128, size)
               GROUP BY ALL),
      added AS (SELECT s.xxh128, s.size, s.occurrences, s.layers, p.paths
                FROM sums s JOIN firsts p ON p.xxh128 IS NOT DISTINCT FROM s.xxh128 AND p.size = s.size),
@@ -195,16 +200,16 @@ WITH w AS (SELECT xxh128, size, path,
      -- into a new delta (derived_delta, see the section's head).
      old AS (SELECT * EXCLUDE (replaces), rowid AS replaces FROM content_stats_base
              WHERE rowid NOT IN (SELECT replaces FROM content_stats_delta WHERE replaces IS NOT NULL)
-               AND hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')
+               AND derived_in_part(xxh128, size)
              UNION ALL
              SELECT * FROM content_stats_delta
-             WHERE hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')),
+             WHERE derived_in_part(xxh128, size)),
      kept AS (SELECT * EXCLUDE (replaces), CAST(NULL AS BIGINT) AS replaces FROM old
               WHERE NOT getvariable('derived_delta')
               UNION ALL
               SELECT * FROM content_stats_delta
               WHERE getvariable('derived_delta')
-                AND hash(xxh128, size) % getvariable('derived_parts') = getvariable('derived_part')),
+                AND derived_in_part(xxh128, size)),
      -- Joins that keep only the part's new contents in memory (the old rows of a part can be many: a fleet's).
      matched AS (SELECT t.* FROM old t SEMI JOIN added a ON a.xxh128 IS NOT DISTINCT FROM t.xxh128 AND a.size = t.size)
 SELECT t.* FROM kept t ANTI JOIN added a ON a.xxh128 IS NOT DISTINCT FROM t.xxh128 AND a.size = t.size
