@@ -111,10 +111,12 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         }
         finally
         {
-            foreach (string table in (string[])["derived_todo", "derived_images", "derived_ids", "derived_chain"])
+            foreach (string table in (string[])["derived_todo", "derived_matched", "derived_images", "derived_ids", "derived_chain"])
             {
                 Execute($"DROP TABLE IF EXISTS {table}");
             }
+
+            Execute("RESET dynamic_or_filter_threshold");
 
             Execute(FormattableString.Invariant($"SET memory_limit = '{database.MemoryLimitMegabytes}MB'"));
             _ = NativeMemory.Purge();
@@ -160,11 +162,17 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                     Execute($"SET VARIABLE derived_delta = {(toDelta ? "true" : "false")}");
                     RunSnapshotSection(sections, "merge", null);
                     long parts = Count("SELECT getvariable('derived_parts')");
+                    // The base rows the delta takes (derived_matched) as a filter in the scan of the base, not a join
+                    // after reading every row of it (DuckDB pushes a join's keys into the scan up to this many).
+                    // (Reset after the parts, and in RunSnapshot's finally when a statement fails.)
+                    Execute(toDelta ? "SET dynamic_or_filter_threshold = 1000000" : "RESET dynamic_or_filter_threshold");
                     for (long part = 0; part < parts; part++)
                     {
                         Execute(FormattableString.Invariant($"SET VARIABLE derived_part = {part}"));
                         RunSnapshotSection(sections, "part", null);
                     }
+
+                    Execute("RESET dynamic_or_filter_threshold");
 
                     RunSnapshotSection(sections, toDelta ? "merged_delta" : "merged", null);
                 }

@@ -164,6 +164,16 @@ CREATE TABLE derived_pairs AS
 SELECT xxh128, size, path, {'h': xxh128, 's': size} AS content, hash(xxh128, size) % getvariable('derived_parts') AS part
 FROM (SELECT DISTINCT xxh128, size, unnest(paths) AS path FROM derived_partials WHERE NOT getvariable('derived_one_batch'));
 
+-- Writing only the delta: the rowids of the base rows of the round's contents, from a scan of the base's keys alone,
+-- so that section part reads the rest of those rows only (the rowids are a filter DuckDB applies in the scan, with
+-- dynamic_or_filter_threshold raised by DuckDbScanStore). At 50 M file rows: 1.3 s to read the base rows of a nightly
+-- scan's contents in one pass, 0.6 + 0.1 s so.
+CREATE OR REPLACE TEMP TABLE derived_matched AS
+SELECT b.rowid AS rid
+FROM content_stats_base b
+SEMI JOIN (SELECT DISTINCT xxh128, size FROM derived_partials) a ON a.xxh128 IS NOT DISTINCT FROM b.xxh128 AND a.size = b.size
+WHERE getvariable('derived_delta');
+
 -- @section part
 -- The first 5 paths of each content of the part from one sort of its distinct (content, path) pairs (not a partition
 -- per content, which DuckDB keeps in memory): each pair sees the 5 before it; the row that ends a content's first 5
@@ -200,6 +210,7 @@ WITH w AS (SELECT xxh128, size, path,
      -- into a new delta (derived_delta, see the section's head).
      old AS (SELECT * EXCLUDE (replaces), rowid AS replaces FROM content_stats_base
              WHERE rowid NOT IN (SELECT replaces FROM content_stats_delta WHERE replaces IS NOT NULL)
+               AND (NOT getvariable('derived_delta') OR rowid IN (SELECT rid FROM derived_matched))
                AND derived_in_part(xxh128, size)
              UNION ALL
              SELECT * FROM content_stats_delta

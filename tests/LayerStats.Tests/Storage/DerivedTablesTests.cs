@@ -85,7 +85,9 @@ public sealed class DerivedTablesTests
         Assert.False(Fresh(db));
         var live = Views.Select(v => Rows(db, v)).ToList();
         var baseBefore = Rows(db, "SELECT * FROM content_stats_base ORDER BY ALL");
+        var settingBefore = Rows(db, "SELECT current_setting('dynamic_or_filter_threshold')");
         Assert.Equal(0, Snapshot(db, 2, laterDelta));
+        Assert.Equal(settingBefore, Rows(db, "SELECT current_setting('dynamic_or_filter_threshold')")); // raised for the delta's parts only
         Assert.True(Fresh(db));
         if (laterDelta == Always)
         {
