@@ -210,8 +210,8 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     /// Whether a round writes only content_stats_delta (the delta's rows and the round's contents) rather than all of
     /// content_stats into a new base: while the delta, with at most every content of the round added, stays within
     /// <see cref="DerivedDeltaRows"/> or 1/64 of the base. Then a scan that adds a few layer contents to a fleet's
-    /// store reads the base but does not write it again (at 50 M file rows and 32 M contents the section took 64 s, now
-    /// 1.3 s: benchmarks/README.md, "A nightly scan into a fleet's store"); and the rowids every read of the view
+    /// store reads the base's keys but does not write it again (at 50 M file rows and 32 M contents the sections took
+    /// 64 s, now 0.34 s: benchmarks/README.md, "A nightly scan into a fleet's store"); and the rowids every read of the view
     /// content_stats leaves out of the base stay few (a 1/64 share of its rows at most).
     /// </summary>
     private bool WritesDelta()
