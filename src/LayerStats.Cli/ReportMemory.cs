@@ -84,9 +84,7 @@ public static partial class ReportMemory
     {
         for (Exception? e = ex; e is not null; e = e.InnerException)
         {
-            if (e is DuckDBException duck
-                && (duck.ErrorType == DuckDB.NET.Native.DuckDBErrorType.OutOfMemory
-                    || duck.Message.StartsWith("Out of Memory Error", StringComparison.Ordinal)))
+            if (e is DuckDBException duck && DuckDbErrors.IsOutOfMemory(duck))
             {
                 return true;
             }

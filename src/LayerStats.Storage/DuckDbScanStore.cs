@@ -94,7 +94,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             {
                 RunSnapshotSteps(runId, sections);
             }
-            catch (DuckDBException ex) when (ex.Message.Contains("Out of Memory", StringComparison.OrdinalIgnoreCase)
+            catch (DuckDBException ex) when (DuckDbErrors.IsOutOfMemory(ex)
                                               && database.MemoryLimitMegabytes < DatabaseOptions.Reports.MemoryLimitMegabytes)
             {
                 // It did not fit the scan's limit (a layer content bigger than a batch can hold, a late round at fleet scale):

@@ -270,13 +270,6 @@ public sealed class LayerStatsDatabase : IDisposable
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     });
 
-    /// <summary>
-    /// A missing table (DuckDB's "Catalog Error"; DuckDB.NET reports a prepared statement's as ErrorType Invalid, so the
-    /// message says it), not any other failure such as running out of memory.
-    /// </summary>
-    private static bool IsCatalogError(DuckDBException ex) =>
-        ex.ErrorType == DuckDB.NET.Native.DuckDBErrorType.Catalog || ex.Message.StartsWith("Catalog Error", StringComparison.Ordinal);
-
     private static string? ReadInfo(DuckDBConnection connection, string key)
     {
         using var cmd = connection.CreateCommand();
@@ -286,7 +279,7 @@ public sealed class LayerStatsDatabase : IDisposable
         {
             return cmd.ExecuteScalar() as string;
         }
-        catch (DuckDBException ex) when (IsCatalogError(ex))
+        catch (DuckDBException ex) when (DuckDbErrors.IsCatalogError(ex))
         {
             return null; // a new file: no schema_info yet (any other error, e.g. out of memory, is not that)
         }
@@ -308,7 +301,7 @@ public sealed class LayerStatsDatabase : IDisposable
                 values[reader.GetString(0)] = reader.GetString(1);
             }
         }
-        catch (DuckDBException ex) when (IsCatalogError(ex))
+        catch (DuckDBException ex) when (DuckDbErrors.IsCatalogError(ex))
         {
             // a new file: no schema_info yet
         }
