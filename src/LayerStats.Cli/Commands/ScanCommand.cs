@@ -94,6 +94,12 @@ public static class ScanCommand
                     return store = new DuckDbScanStore(database);
                 },
                 new ScanOptions(jobs, hashing, ToolInfo.Version));
+            var runBegun = TimeSpan.Zero;
+            if (timings)
+            {
+                _ = pipeline.StoreReady.ContinueWith(_ => runBegun = clock.Elapsed, TaskScheduler.Default);
+            }
+
             using var progress = !quiet && !Console.IsErrorRedirected ? new ProgressLine(pipeline.Progress, stderr) : null;
             ScanSummary summary;
             try
@@ -137,6 +143,12 @@ public static class ScanCommand
             if (timings)
             {
                 stderr.WriteLine($"{"open database",-44} {openTime.TotalSeconds,8:0.000} s");
+                foreach (var phase in database.OpenPhases)
+                {
+                    stderr.WriteLine($"{"  " + phase.Name,-44} {phase.Time.TotalSeconds,8:0.000} s");
+                }
+
+                stderr.WriteLine($"{"  begin the run (its row)",-44} {(runBegun - openTime).TotalSeconds,8:0.000} s");
                 foreach (var (name, time) in pipeline.Timings.Rows())
                 {
                     stderr.WriteLine($"{name,-44} {time.TotalSeconds,8:0.000} s");

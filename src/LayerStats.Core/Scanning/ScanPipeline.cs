@@ -118,7 +118,13 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             var jobs = Plan(images, state);
             Timings.AddPlan(started);
             started = ScanTimings.Now();
-            await ReadLayersAsync(jobs, state, cancellationToken);
+            if (jobs.Count > 0)
+            {
+                // Not even called without a job (an unchanged rescan): its state machine's types (channels) would be loaded
+                // and its start compiled at run time for nothing.
+                await ReadLayersAsync(jobs, state, cancellationToken);
+            }
+
             Timings.AddRead(started);
             started = ScanTimings.Now();
             Finish(state, cancelled: false);
