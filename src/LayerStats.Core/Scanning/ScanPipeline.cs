@@ -106,6 +106,9 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
     /// </summary>
     public Task StoreReady => _storeReady.Task;
 
+    /// <summary>How long beginning the run (its scan_runs row) took, on the opening task, after the store opened (<c>scan --timings</c>).</summary>
+    public TimeSpan BeginRunTime { get; private set; }
+
     private readonly TaskCompletionSource _storeReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public async Task<ScanSummary> RunAsync(IReadOnlyList<IImageSource> sources, CancellationToken cancellationToken)
@@ -176,7 +179,9 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
                 {
                     var opened = _openStore();
                     store = opened;
+                    long begun = ScanTimings.Now();
                     runId = opened.BeginRun(start);
+                    BeginRunTime = System.Diagnostics.Stopwatch.GetElapsedTime(begun);
                 }
                 catch
                 {
