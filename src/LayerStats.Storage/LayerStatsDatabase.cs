@@ -37,6 +37,9 @@ public sealed class LayerStatsDatabase : IDisposable
 
     public bool ReadOnly { get; }
 
+    /// <summary>Where a write-open's time went, in order (<c>scan --timings</c>); empty for a read-only open.</summary>
+    public IReadOnlyList<OpenPhase> OpenPhases { get; private init; } = Array.Empty<OpenPhase>();
+
     /// <summary>The DuckDB memory limit this connection was opened with.</summary>
     public int MemoryLimitMegabytes { get; private init; }
 
@@ -50,15 +53,28 @@ public sealed class LayerStatsDatabase : IDisposable
     public static LayerStatsDatabase Open(string path, DatabaseOptions? options = null)
     {
         options ??= DatabaseOptions.Scan;
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         var connection = Connect(path, readOnly: false);
+        var connected = System.Diagnostics.Stopwatch.GetElapsedTime(started);
         try
         {
             Configure(connection, options);
+            var configured = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             Migrate(connection);
+            var migrated = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             // Before anything else: the rows of layer loads a killed scan left incomplete (schema.sql, layer_loads).
             DuckDbScanStore.DeleteIncompleteLoads(connection);
+            var cleaned = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             return new LayerStatsDatabase(connection, path, readOnly: false)
             {
+                // An array of a class: a collection of structs (tuples, KeyValuePair) is generic code compiled at run time.
+                OpenPhases = new OpenPhase[]
+                {
+                    new("load DuckDB, open the file", connected),
+                    new("settings", configured - connected),
+                    new("schema check", migrated - configured),
+                    new("incomplete loads", cleaned - migrated),
+                },
                 MemoryLimitMegabytes = options.MemoryLimitMegabytes,
                 AnalysisMemoryLimitMegabytes = options.AnalysisMemoryLimitMegabytes,
                 AnalysisLimitFromEntries = options.AnalysisLimitFromEntries,
@@ -328,6 +344,9 @@ public sealed class LayerStatsDatabase : IDisposable
         cmd.ExecuteNonQuery();
     }
 }
+
+/// <summary>One step of opening a database for writing and how long it took (<see cref="LayerStatsDatabase.OpenPhases"/>).</summary>
+public sealed record OpenPhase(string Name, TimeSpan Time);
 
 /// <summary>The database file is locked by another process (another scan, or a reader while a scan writes).</summary>
 public sealed class DatabaseLockedException(string message, Exception inner) : IOException(message, inner);

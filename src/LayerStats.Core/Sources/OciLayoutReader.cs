@@ -87,8 +87,8 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
         }
 
         string path = ReadContext.BlobPath(d.Digest);
-        var entry = context.Container.Find(path);
-        if (entry is null)
+        // A pattern, not entry.Value: Nullable<ContainerEntry>.Value is generic code over our struct, compiled at run time.
+        if (context.Container.Find(path) is not { } found)
         {
             // docker save (containerd store) writes the whole image index but only the platforms it holds.
             if (!(depth > 0 && insideDockerSave))
@@ -104,8 +104,8 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
         string? mediaType;
         try
         {
-            bytes = await context.ReadVerifiedAsync(d, declaredIndex ? "index" : "manifest", entry.Value, cancellationToken).ConfigureAwait(false);
-            mediaType = declaredIndex || MediaTypes.IsManifest(d.MediaType) ? d.MediaType : ManifestParser.DetectMediaType(bytes, $"blob {d.Digest}");
+            bytes = await context.ReadVerifiedAsync(d, declaredIndex ? "index" : "manifest", found, cancellationToken).ConfigureAwait(false);
+            mediaType = declaredIndex || MediaTypes.IsManifest(d.MediaType) ? d.MediaType : ManifestParser.DetectMediaType(bytes, "blob " + image);
         }
         catch (Exception ex) when (ex is ImageFormatException or IOException or InvalidDataException)
         {
@@ -150,7 +150,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
         ImageIndex index;
         try
         {
-            index = ManifestParser.ParseIndex(bytes, $"index {d.Digest}");
+            index = ManifestParser.ParseIndex(bytes, "index " + image);
         }
         catch (ImageFormatException ex)
         {
@@ -173,7 +173,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
         string label = Label(names);
         try
         {
-            var manifest = ManifestParser.ParseManifest(bytes, $"manifest {d.Digest}");
+            var manifest = ManifestParser.ParseManifest(bytes, "manifest " + image);
             if (!MediaTypes.IsImageConfig(manifest.Config.MediaType))
             {
                 _manifests[d.Digest.ToString()] = null; // an artifact (signature, SBOM, attestation…): not an image
@@ -189,7 +189,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
             }
 
             byte[] configBytes = await context.ReadVerifiedAsync(manifest.Config, "config", configEntry, cancellationToken).ConfigureAwait(false);
-            var config = ManifestParser.ParseConfig(configBytes, $"config {manifest.Config.Digest}");
+            var config = ManifestParser.ParseConfig(configBytes, "config " + manifest.Config.Digest.ToString());
             if (!context.KeepPlatform(d.Platform ?? config.Platform))
             {
                 return null;
@@ -205,8 +205,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
             {
                 var layer = manifest.Layers[i];
                 string layerPath = ReadContext.BlobPath(layer.Digest);
-                var entry = context.Container.Find(layerPath);
-                if (entry is null)
+                if (context.Container.Find(layerPath) is not { } entry)
                 {
                     if (MediaTypes.IsNonDistributable(layer.MediaType) || layer.Urls is { Count: > 0 })
                     {
@@ -219,15 +218,15 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
                     return null;
                 }
 
-                if (entry.Value.Problem is not null || entry.Value.Length != layer.Size)
+                if (entry.Problem is not null || entry.Length != layer.Size)
                 {
-                    string problem = entry.Value.Problem ?? $"the blob at {layerPath} is {entry.Value.Length} bytes, but the manifest states {layer.Size}";
+                    string problem = entry.Problem ?? $"the blob at {layerPath} is {entry.Length} bytes, but the manifest states {layer.Size}";
                     context.Error($"{label}layer {layer.Digest}: {problem}", image, layer.Digest.ToString(), layerPath);
                     _manifests[d.Digest.ToString()] = null;
                     return null;
                 }
 
-                layers.Add(context.Container.LayerFor(layer, config.DiffIds[i], entry.Value));
+                layers.Add(context.Container.LayerFor(layer, config.DiffIds[i], entry));
             }
 
             var built = new SourceImage(d.Digest, d.Digest, manifest.MediaType, manifest.Config.Digest, configBytes, config, layers);
