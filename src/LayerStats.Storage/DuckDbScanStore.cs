@@ -400,35 +400,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         _contents.TryGetValue(diffId, out var known) ? known : LookUpContent(diffId);
 
     /// <summary>The committed layer_contents state of each diff_id this store has looked up or committed (see <see cref="KnownContent"/>).</summary>
-    private readonly ContentStates _contents = new();
-
-    /// <summary>
-    /// diff_id → the hashing its content is stored with, or null for none (what <see cref="KnownContent"/> remembers). Its
-    /// values are kept as objects: a Dictionary&lt;string, FileHashing?&gt; is generic code over a struct that the published
-    /// build (ReadyToRun, no tiered JIT) compiles at run time, ~6 methods in every scan's plan; one over objects is not.
-    /// </summary>
-    private sealed class ContentStates
-    {
-        private static readonly object None = new();
-        private readonly Dictionary<string, object> _states = new(StringComparer.Ordinal);
-
-        public FileHashing? this[string diffId]
-        {
-            set => _states[diffId] = value is { } hashing ? hashing : None;
-        }
-
-        public bool TryGetValue(string diffId, out FileHashing? hashing)
-        {
-            if (_states.TryGetValue(diffId, out object? state))
-            {
-                hashing = ReferenceEquals(state, None) ? null : (FileHashing)state;
-                return true;
-            }
-
-            hashing = null;
-            return false;
-        }
-    }
+    private readonly Dictionary<string, FileHashing?> _contents = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Blob digests a look-up found without a layers row and this store has not inserted since: their row is inserted
@@ -937,8 +909,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             stored.Add(image.ImageId);
             foreach (var reference in image.References)
             {
-                // An array, not params: the span overload builds an inline array, generic code compiled at run time.
-                string key = string.Join('\0', new[] { image.ImageId, reference.Source, reference.Repository ?? "", reference.Tag ?? "" });
+                string key = string.Join('\0', image.ImageId, reference.Source, reference.Repository ?? "", reference.Tag ?? "");
                 if (rows.TryGetValue(key, out var row))
                 {
                     row.Reference = reference with { IndexDigest = reference.IndexDigest ?? row.Reference.IndexDigest };

@@ -39,28 +39,6 @@ public sealed record ImageConfig(
     }
 }
 
-/// <summary>
-/// A read-only list of digests over an array. Its members are compiled ahead of time with this assembly, where those of
-/// List&lt;Digest&gt; or of an array seen as IReadOnlyList&lt;Digest&gt; are generic code over a struct that the runtime
-/// compiles on first use (a fixed cost of every scan in the published build, which has no tiered JIT).
-/// </summary>
-internal sealed class DigestList(Digest[] items) : IReadOnlyList<Digest>
-{
-    public int Count => items.Length;
-
-    public Digest this[int index] => items[index];
-
-    public IEnumerator<Digest> GetEnumerator()
-    {
-        for (int i = 0; i < items.Length; i++)
-        {
-            yield return items[i];
-        }
-    }
-
-    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
-}
-
 /// <summary>Thrown when a manifest, index, config or archive is not what the spec says it must be.</summary>
 public sealed class ImageFormatException : Exception
 {
@@ -177,8 +155,6 @@ public static class ManifestParser
             throw new ImageFormatException($"{what}: an image config needs 'rootfs.diff_ids'");
         }
 
-        // An array in a list class of our own, not a List<Digest>: generic collections over the Digest struct are code the
-        // runtime compiles at run time (the published build is ReadyToRun without tiered JIT), ~7 methods in every scan.
         var ids = new Digest[diffIds.GetArrayLength()];
         int at = 0;
         foreach (var id in diffIds.EnumerateArray())
@@ -206,7 +182,7 @@ public static class ManifestParser
             }
         }
 
-        return new ImageConfig(new Platform(os, arch, variant), new DigestList(ids), history, OptionalTime(root, "created"));
+        return new ImageConfig(new Platform(os, arch, variant), ids, history, OptionalTime(root, "created"));
     }
 
     public static Descriptor ParseDescriptor(JsonElement element, string what)

@@ -244,7 +244,7 @@ internal sealed class FileImageSource(SourceInput input, ImageSourceOptions opti
 
     /// <summary>An image and a reference as one text (a null part is '\u0001', which no digest, source or name holds).</summary>
     private static string Key(Digest image, ImageReference reference) =>
-        string.Join('\0', new[] { image.ToString(), reference.Source, reference.Repository ?? "\u0001", reference.Tag ?? "\u0001", reference.IndexDigest?.ToString() ?? "\u0001" }); // an array, not params: the span overload builds an inline array, generic code compiled at run time
+        string.Join('\0', image.ToString(), reference.Source, reference.Repository ?? "\u0001", reference.Tag ?? "\u0001", reference.IndexDigest?.ToString() ?? "\u0001");
 
     /// <summary>A tar header: "ustar" magic at 257, or (V7) a header whose checksum adds up.</summary>
     private static bool IsTarHeader(ReadOnlySpan<byte> head)
