@@ -48,8 +48,8 @@ internal sealed class ImageAnalyzer
 
     private const int Wide = int.MinValue; // a size field whose value is in _wide
 
-    private readonly PathTrie _trie = new();
-    private readonly Dictionary<long, long> _wide = []; // (node << 2 | slot) -> size; the sizes of 2 GiB and more
+    private readonly PathTrie _trie;
+    private readonly Dictionary<long, long> _wide; // (node << 2 | slot) -> size; the sizes of 2 GiB and more
     private readonly int _layerCount;
     private readonly IntList _touched = new();
     private readonly IntList _scratch = new();
@@ -74,6 +74,53 @@ internal sealed class ImageAnalyzer
     {
         ArgumentOutOfRangeException.ThrowIfNegative(layerCount);
         _layerCount = layerCount;
+        _trie = new PathTrie();
+        _wide = [];
+    }
+
+    /// <summary>A copy of <paramref name="source"/>'s state after its first layers, going on as an image of <paramref name="layerCount"/> layers.</summary>
+    private ImageAnalyzer(ImageAnalyzer source, int layerCount)
+    {
+        _layerCount = layerCount;
+        _trie = source._trie.Clone();
+        _wide = new Dictionary<long, long>(source._wide);
+        _layer = source._layer;
+        _hiddenBytes = source._hiddenBytes;
+        _hiddenFiles = source._hiddenFiles;
+        _size = source._size;
+        _userSize = source._userSize;
+        _minimum = source._minimum;
+        _cumulative = source._cumulative;
+        _wasted = source._wasted;
+        OrderedLayers = source.OrderedLayers;
+        StoppedWalks = source.StoppedWalks;
+    }
+
+    /// <summary>The number of layers added so far.</summary>
+    public int LayersAdded => _layer;
+
+    /// <summary>
+    /// A copy of the state after the layers added so far, to be continued (<see cref="ContinueAs"/>) by any image whose
+    /// bottom layers are the same contents: after a layer that was not the image's top one, the state depends only on the
+    /// layers added (the top layer alone is not stacked), not on how many follow. Not after the top layer.
+    /// </summary>
+    public ImageAnalyzer Snapshot()
+    {
+        if (_layer == 0 || _layer >= _layerCount)
+        {
+            throw new InvalidOperationException(_layer == 0 ? "no layer was added yet" : "the top layer was added: its state is not a prefix's");
+        }
+        return new ImageAnalyzer(this, _layerCount);
+    }
+
+    /// <summary>A copy of this snapshot going on as an image of <paramref name="layerCount"/> layers (more than were added).</summary>
+    public ImageAnalyzer ContinueAs(int layerCount)
+    {
+        if (layerCount <= _layer)
+        {
+            throw new ArgumentOutOfRangeException(nameof(layerCount), $"the snapshot holds {_layer} layers already");
+        }
+        return new ImageAnalyzer(this, layerCount);
     }
 
     /// <summary>The number of distinct paths held (trie nodes, the root included).</summary>
@@ -92,13 +139,17 @@ internal sealed class ImageAnalyzer
     public static ImageFigures Analyze(int layerCount, Func<int, IEnumerable<AnalysisEntry>> openLayer)
     {
         var analyzer = new ImageAnalyzer(layerCount);
-        for (var k = 0; k < layerCount; k++)
-        {
-            analyzer.AddLayer(openLayer(k));
-        }
-        var figures = analyzer.Result();
-        var allocated = analyzer.AllocatedBytes;
-        analyzer = null;
+        return Finish(analyzer, openLayer, null);
+    }
+
+    /// <summary>
+    /// Adds the layers from <paramref name="analyzer"/>'s next one to its top, offering the state after each layer but
+    /// the top one to <paramref name="afterLayer"/> (the number of layers added, and the analyzer, which it may
+    /// <see cref="Snapshot"/>), and returns the figures.
+    /// </summary>
+    internal static ImageFigures Finish(ImageAnalyzer analyzer, Func<int, IEnumerable<AnalysisEntry>> openLayer, Action<int, ImageAnalyzer>? afterLayer)
+    {
+        var (figures, allocated) = AddRemaining(analyzer, openLayer, afterLayer);
         if (allocated >= ReleaseAfterBytes)
         {
             // A big trie (~73 bytes a distinct path: 70 MB for a million) is garbage now, but little is allocated after
@@ -107,6 +158,21 @@ internal sealed class ImageAnalyzer
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         }
         return figures;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static (ImageFigures Figures, long Allocated) AddRemaining(ImageAnalyzer analyzer, Func<int, IEnumerable<AnalysisEntry>> openLayer, Action<int, ImageAnalyzer>? afterLayer)
+    {
+        var layerCount = analyzer._layerCount;
+        for (var k = analyzer._layer; k < layerCount; k++)
+        {
+            analyzer.AddLayer(openLayer(k));
+            if (k + 1 < layerCount)
+            {
+                afterLayer?.Invoke(k + 1, analyzer);
+            }
+        }
+        return (analyzer.Result(), analyzer.AllocatedBytes);
     }
 
     /// <summary>The trie size from which an analysis gives its memory back at once (smaller ones are left to the GC).</summary>
