@@ -54,6 +54,7 @@ internal sealed class ImageAnalyzer
     private readonly IntList _touched = new();
     private readonly IntList _scratch = new();
     private readonly IntList _order = new();
+    private readonly IntList _frames = new();
     private int _layer;
     private bool _ordered; // the current layer needs dive's visiting order
 
@@ -83,7 +84,7 @@ internal sealed class ImageAnalyzer
     {
         _layerCount = layerCount;
         _trie = source._trie.Clone();
-        _wide = new Dictionary<long, long>(source._wide);
+        _wide = source._wide.Count == 0 ? [] : new Dictionary<long, long>(source._wide); // sizes of 2 GiB and more are rare
         _layer = source._layer;
         _hiddenBytes = source._hiddenBytes;
         _hiddenFiles = source._hiddenFiles;
@@ -133,7 +134,7 @@ internal sealed class ImageAnalyzer
     internal int StoppedWalks { get; private set; }
 
     /// <summary>Bytes allocated for the trie (nodes, names, hash table).</summary>
-    public long AllocatedBytes => _trie.AllocatedBytes + 4L * (_touched.Capacity + _scratch.Capacity + _order.Capacity) + 24L * _wide.Count;
+    public long AllocatedBytes => _trie.AllocatedBytes + 4L * (_touched.Capacity + _scratch.Capacity + _order.Capacity + _frames.Capacity) + 24L * _wide.Count;
 
     /// <summary>The figures of the layers fed through <paramref name="openLayer"/>(0 … layerCount − 1), bottom to top.</summary>
     public static ImageFigures Analyze(int layerCount, Func<int, IEnumerable<AnalysisEntry>> openLayer)
@@ -506,17 +507,22 @@ internal sealed class ImageAnalyzer
         _order.Clear();
         var children = _scratch;
         children.Clear();
-        var frames = new Stack<(int Node, int Start, int Count, int Next)>();
-        frames.Push(PushChildren(Root, children));
+        // Frames of 4 ints (node, start and count of its children in `children`, the next child to visit) on an IntList:
+        // a Stack of tuples is generic code the runtime compiles on first use (the published build has no tiered JIT).
+        var frames = _frames;
+        frames.Clear();
+        PushChildren(Root, children, frames);
         while (frames.Count > 0)
         {
-            var (node, start, count, next) = frames.Pop();
+            var top = frames.Count - 4;
+            var (node, start, count, next) = (frames[top], frames[top + 1], frames[top + 2], frames[top + 3]);
             if (next < count)
             {
-                frames.Push((node, start, count, next + 1));
-                frames.Push(PushChildren(children[start + next], children));
+                frames[top + 3] = next + 1;
+                PushChildren(children[start + next], children, frames);
                 continue;
             }
+            frames.Count = top;
             children.Count = start;
             if (node != Root)
             {
@@ -525,7 +531,8 @@ internal sealed class ImageAnalyzer
         }
     }
 
-    private (int Node, int Start, int Count, int Next) PushChildren(int node, IntList children)
+    /// <summary>Pushes the frame of <paramref name="node"/>: its children of the current layer, sorted by name, onto <paramref name="children"/>.</summary>
+    private void PushChildren(int node, IntList children, IntList frames)
     {
         var start = children.Count;
         for (var c = _trie[node].FirstChild; c >= 0; c = _trie[c].NextSibling)
@@ -540,7 +547,10 @@ internal sealed class ImageAnalyzer
         {
             children.AsSpan().Slice(start, count).Sort(new NameOrder(_trie));
         }
-        return (node, start, count, 0);
+        frames.Add(node);
+        frames.Add(start);
+        frames.Add(count);
+        frames.Add(0);
     }
 
     /// <summary>dive's efficiency walk over the current layer's leaves in order; a whiteout not found below stops it.</summary>
