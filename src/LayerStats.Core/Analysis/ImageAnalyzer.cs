@@ -48,12 +48,13 @@ internal sealed class ImageAnalyzer
 
     private const int Wide = int.MinValue; // a size field whose value is in _wide
 
-    private readonly PathTrie _trie = new();
-    private readonly Dictionary<long, long> _wide = []; // (node << 2 | slot) -> size; the sizes of 2 GiB and more
+    private readonly PathTrie _trie;
+    private readonly Dictionary<long, long> _wide; // (node << 2 | slot) -> size; the sizes of 2 GiB and more
     private readonly int _layerCount;
     private readonly IntList _touched = new();
     private readonly IntList _scratch = new();
     private readonly IntList _order = new();
+    private readonly IntList _frames = new();
     private int _layer;
     private bool _ordered; // the current layer needs dive's visiting order
 
@@ -74,6 +75,53 @@ internal sealed class ImageAnalyzer
     {
         ArgumentOutOfRangeException.ThrowIfNegative(layerCount);
         _layerCount = layerCount;
+        _trie = new PathTrie();
+        _wide = [];
+    }
+
+    /// <summary>A copy of <paramref name="source"/>'s state after its first layers, going on as an image of <paramref name="layerCount"/> layers.</summary>
+    private ImageAnalyzer(ImageAnalyzer source, int layerCount)
+    {
+        _layerCount = layerCount;
+        _trie = source._trie.Clone();
+        _wide = source._wide.Count == 0 ? [] : new Dictionary<long, long>(source._wide); // sizes of 2 GiB and more are rare
+        _layer = source._layer;
+        _hiddenBytes = source._hiddenBytes;
+        _hiddenFiles = source._hiddenFiles;
+        _size = source._size;
+        _userSize = source._userSize;
+        _minimum = source._minimum;
+        _cumulative = source._cumulative;
+        _wasted = source._wasted;
+        OrderedLayers = source.OrderedLayers;
+        StoppedWalks = source.StoppedWalks;
+    }
+
+    /// <summary>The number of layers added so far.</summary>
+    public int LayersAdded => _layer;
+
+    /// <summary>
+    /// A copy of the state after the layers added so far, to be continued (<see cref="ContinueAs"/>) by any image whose
+    /// bottom layers are the same contents: after a layer that was not the image's top one, the state depends only on the
+    /// layers added (the top layer alone is not stacked), not on how many follow. Not after the top layer.
+    /// </summary>
+    public ImageAnalyzer Snapshot()
+    {
+        if (_layer == 0 || _layer >= _layerCount)
+        {
+            throw new InvalidOperationException(_layer == 0 ? "no layer was added yet" : "the top layer was added: its state is not a prefix's");
+        }
+        return new ImageAnalyzer(this, _layerCount);
+    }
+
+    /// <summary>A copy of this snapshot going on as an image of <paramref name="layerCount"/> layers (more than were added).</summary>
+    public ImageAnalyzer ContinueAs(int layerCount)
+    {
+        if (layerCount <= _layer)
+        {
+            throw new ArgumentOutOfRangeException(nameof(layerCount), $"the snapshot holds {_layer} layers already");
+        }
+        return new ImageAnalyzer(this, layerCount);
     }
 
     /// <summary>The number of distinct paths held (trie nodes, the root included).</summary>
@@ -86,19 +134,23 @@ internal sealed class ImageAnalyzer
     internal int StoppedWalks { get; private set; }
 
     /// <summary>Bytes allocated for the trie (nodes, names, hash table).</summary>
-    public long AllocatedBytes => _trie.AllocatedBytes + 4L * (_touched.Capacity + _scratch.Capacity + _order.Capacity) + 24L * _wide.Count;
+    public long AllocatedBytes => _trie.AllocatedBytes + 4L * (_touched.Capacity + _scratch.Capacity + _order.Capacity + _frames.Capacity) + 24L * _wide.Count;
 
     /// <summary>The figures of the layers fed through <paramref name="openLayer"/>(0 … layerCount − 1), bottom to top.</summary>
     public static ImageFigures Analyze(int layerCount, Func<int, IEnumerable<AnalysisEntry>> openLayer)
     {
         var analyzer = new ImageAnalyzer(layerCount);
-        for (var k = 0; k < layerCount; k++)
-        {
-            analyzer.AddLayer(openLayer(k));
-        }
-        var figures = analyzer.Result();
-        var allocated = analyzer.AllocatedBytes;
-        analyzer = null;
+        return Finish(analyzer, openLayer, null);
+    }
+
+    /// <summary>
+    /// Adds the layers from <paramref name="analyzer"/>'s next one to its top, offering the state after each layer but
+    /// the top one to <paramref name="afterLayer"/> (the number of layers added, and the analyzer, which it may
+    /// <see cref="Snapshot"/>), and returns the figures.
+    /// </summary>
+    internal static ImageFigures Finish(ImageAnalyzer analyzer, Func<int, IEnumerable<AnalysisEntry>> openLayer, Action<int, ImageAnalyzer>? afterLayer)
+    {
+        var (figures, allocated) = AddRemaining(analyzer, openLayer, afterLayer);
         if (allocated >= ReleaseAfterBytes)
         {
             // A big trie (~73 bytes a distinct path: 70 MB for a million) is garbage now, but little is allocated after
@@ -107,6 +159,21 @@ internal sealed class ImageAnalyzer
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         }
         return figures;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static (ImageFigures Figures, long Allocated) AddRemaining(ImageAnalyzer analyzer, Func<int, IEnumerable<AnalysisEntry>> openLayer, Action<int, ImageAnalyzer>? afterLayer)
+    {
+        var layerCount = analyzer._layerCount;
+        for (var k = analyzer._layer; k < layerCount; k++)
+        {
+            analyzer.AddLayer(openLayer(k));
+            if (k + 1 < layerCount)
+            {
+                afterLayer?.Invoke(k + 1, analyzer);
+            }
+        }
+        return (analyzer.Result(), analyzer.AllocatedBytes);
     }
 
     /// <summary>The trie size from which an analysis gives its memory back at once (smaller ones are left to the GC).</summary>
@@ -440,17 +507,22 @@ internal sealed class ImageAnalyzer
         _order.Clear();
         var children = _scratch;
         children.Clear();
-        var frames = new Stack<(int Node, int Start, int Count, int Next)>();
-        frames.Push(PushChildren(Root, children));
+        // Frames of 4 ints (node, start and count of its children in `children`, the next child to visit) on an IntList:
+        // a Stack of tuples is generic code the runtime compiles on first use (the published build has no tiered JIT).
+        var frames = _frames;
+        frames.Clear();
+        PushChildren(Root, children, frames);
         while (frames.Count > 0)
         {
-            var (node, start, count, next) = frames.Pop();
+            var top = frames.Count - 4;
+            var (node, start, count, next) = (frames[top], frames[top + 1], frames[top + 2], frames[top + 3]);
             if (next < count)
             {
-                frames.Push((node, start, count, next + 1));
-                frames.Push(PushChildren(children[start + next], children));
+                frames[top + 3] = next + 1;
+                PushChildren(children[start + next], children, frames);
                 continue;
             }
+            frames.Count = top;
             children.Count = start;
             if (node != Root)
             {
@@ -459,7 +531,8 @@ internal sealed class ImageAnalyzer
         }
     }
 
-    private (int Node, int Start, int Count, int Next) PushChildren(int node, IntList children)
+    /// <summary>Pushes the frame of <paramref name="node"/>: its children of the current layer, sorted by name, onto <paramref name="children"/>.</summary>
+    private void PushChildren(int node, IntList children, IntList frames)
     {
         var start = children.Count;
         for (var c = _trie[node].FirstChild; c >= 0; c = _trie[c].NextSibling)
@@ -474,7 +547,10 @@ internal sealed class ImageAnalyzer
         {
             children.AsSpan().Slice(start, count).Sort(new NameOrder(_trie));
         }
-        return (node, start, count, 0);
+        frames.Add(node);
+        frames.Add(start);
+        frames.Add(count);
+        frames.Add(0);
     }
 
     /// <summary>dive's efficiency walk over the current layer's leaves in order; a whiteout not found below stops it.</summary>

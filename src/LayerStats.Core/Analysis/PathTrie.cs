@@ -47,6 +47,21 @@ internal sealed class PathTrie
         _count = 1;
     }
 
+    private PathTrie(PathTrie source)
+    {
+        _chunks = new List<PathNode[]>(source._chunks.Count);
+        foreach (var chunk in source._chunks)
+        {
+            _chunks.Add((PathNode[])chunk.Clone());
+        }
+        _names = source._names.Clone();
+        _table = (int[])source._table.Clone();
+        _count = source._count;
+    }
+
+    /// <summary>An independent copy: the same nodes at the same indices, the same names and hash table.</summary>
+    public PathTrie Clone() => new(this);
+
     /// <summary>The number of nodes (distinct paths, the root included).</summary>
     public int Count => _count;
 
@@ -164,6 +179,17 @@ internal sealed class PathTrie
 
         private readonly List<byte[]> _buffers = [new byte[4096]];
         private int _used;
+
+        public NameBuffer Clone()
+        {
+            var copy = new NameBuffer { _used = _used };
+            copy._buffers.Clear();
+            foreach (var buffer in _buffers)
+            {
+                copy._buffers.Add((byte[])buffer.Clone());
+            }
+            return copy;
+        }
 
         public long AllocatedBytes => _buffers.Sum(b => (long)b.Length);
 

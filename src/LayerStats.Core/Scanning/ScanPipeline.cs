@@ -79,6 +79,19 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
     /// <summary>Stored layers whose entries the analysis kept for the next images (for tests).</summary>
     internal int StoredLayersKept { get; private set; }
 
+    /// <summary>The analysis shared by images on the same bottom layers; its byte budget (tests set 0: nothing shared).</summary>
+    internal long SharedAnalysisBudgetBytes { get; init; } = SharedPrefixAnalysis.DefaultBudgetBytes;
+
+    private SharedPrefixAnalysis? _sharedAnalysis;
+
+    private SharedPrefixAnalysis Prefixes => _sharedAnalysis ??= new SharedPrefixAnalysis(SharedAnalysisBudgetBytes);
+
+    /// <summary>Bottom blobs whose images <see cref="Prefixes"/> expects (<see cref="ExpectGroup"/>).</summary>
+    private readonly HashSet<LayerWork> _expectedGroups = [];
+
+    /// <summary>Layers whose analysis an image took from another image's on the same bottom layers (for tests).</summary>
+    internal int AnalysisLayersShared => _sharedAnalysis?.LayersShared ?? 0;
+
     private int _layersLeft; // not yet finished: fewer than the cores, a layer is read on two tasks (LayerReader overlap)
 
     /// <summary>Opens the store when the scan starts (see the constructor that takes it); null when the store was given open.</summary>
@@ -802,6 +815,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
 
         image.Failed = true;
         state.ImagesFailed++;
+        Prefixes.Forget(image);
         foreach (var work in image.Layers)
         {
             ReleaseEntries(work);
@@ -845,8 +859,11 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
                 // Each layer streamed from the store once, bottom to top; memory: one compact node per distinct path.
                 long started = ScanTimings.Now();
                 // A layer loaded moments ago by this writer: the entries it kept of it (the same rows), else the store's.
-                var figures = ImageAnalysis.AnalyzeStreamed(
-                    config.DiffIds.Count,
+                // Images on the same bottom contents go on from the analysis of the first of them (SharedPrefixAnalysis).
+                ExpectGroup(image);
+                var figures = Prefixes.Analyze(
+                    image,
+                    DiffIdTexts(image),
                     k => image.Layers[k] is { EntriesComplete: true, Entries: { } kept } ? kept : ReadEntries(image.Layers[k], config.DiffIds[k]));
                 Timings.AddAnalysis(started);
                 started = ScanTimings.Now();
@@ -864,10 +881,44 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             FailImage(image, state, $"cannot store the image: {ex.Message}", null, null);
         }
 
+        Prefixes.Forget(image); // analysed, or stored already: no state is kept for it any more
+
         foreach (var layer in image.Layers)
         {
             ReleaseEntries(layer);
         }
+    }
+
+    /// <summary>
+    /// Before the first analysis of an image on the bottom blob of <paramref name="image"/>: every image of the scan on that
+    /// blob that is still to be committed is expected (SharedPrefixAnalysis keeps a state only for images it expects).
+    /// </summary>
+    private void ExpectGroup(ImageWork image)
+    {
+        if (image.Layers.Count < 2 || !_expectedGroups.Add(image.Layers[0]))
+        {
+            return;
+        }
+
+        foreach (var other in image.Layers[0].Images)
+        {
+            if (!other.Failed && !other.Committed && other.Layers.Count >= 2 && other.Layers[0] == image.Layers[0])
+            {
+                Prefixes.Expect(other, DiffIdTexts(other));
+            }
+        }
+    }
+
+    private static string[] DiffIdTexts(ImageWork image)
+    {
+        var diffIds = image.Image.Config.DiffIds;
+        var texts = new string[diffIds.Count];
+        for (int i = 0; i < texts.Length; i++)
+        {
+            texts[i] = diffIds[i].ToString();
+        }
+
+        return texts;
     }
 
     private void Finish(RunState state, bool cancelled)

@@ -139,11 +139,14 @@ public sealed class WriterStatementsTests
         string kept = dir.File("kept.duckdb");
         string stored = dir.File("stored.duckdb");
         string later = dir.File("later.duckdb");
-        Assert.Equal(0, Scan(kept, inputs, ScanPipeline.DefaultKeptEntriesLimit));
-        Assert.Equal(0, Scan(stored, inputs, keptEntriesLimit: 0));
+        Assert.Equal(0, Scan(kept, inputs, ScanPipeline.DefaultKeptEntriesLimit, out int shared));
+        Assert.True(shared > 0, "images on the same base went on from the analysis of the first of them");
+        // Nothing kept and nothing shared: each image's analysis reads each of its layers from the store.
+        Assert.Equal(0, Scan(stored, inputs, keptEntriesLimit: 0, out shared, sharedBudgetBytes: 0));
+        Assert.Equal(0, shared);
         // worker:1.1 first: base's layers are then stored, and base, web and worker:1.0 come later, new, on them.
-        Assert.Equal(0, Scan(later, inputs.Where(i => i.EndsWith("worker.docker25.tar", StringComparison.Ordinal)).ToList(), ScanPipeline.DefaultKeptEntriesLimit));
-        Assert.True(Scan(later, inputs, ScanPipeline.DefaultKeptEntriesLimit) > 0, "stored base layers were kept for the images that share them");
+        Assert.Equal(0, Scan(later, inputs.Where(i => i.EndsWith("worker.docker25.tar", StringComparison.Ordinal)).ToList(), ScanPipeline.DefaultKeptEntriesLimit, out _));
+        Assert.True(Scan(later, inputs, ScanPipeline.DefaultKeptEntriesLimit, out _) > 0, "stored base layers were kept for the images that share them");
 
         const string Figures =
             "SELECT image_id, hidden_bytes, hidden_files, dive_efficiency, dive_wasted_bytes, dive_user_wasted_percent, dive_size_bytes, dive_user_size_bytes FROM images ORDER BY image_id";
@@ -178,17 +181,19 @@ public sealed class WriterStatementsTests
         }
     }
 
-    /// <summary>Scans in-process; returns the number of stored layers whose entries the analysis kept.</summary>
-    private static int Scan(string database, IReadOnlyList<string> inputs, int keptEntriesLimit)
+    /// <summary>Scans in-process; returns the number of stored layers whose entries the analysis kept, and the layers
+    /// whose analysis an image took from another's on the same base.</summary>
+    private static int Scan(string database, IReadOnlyList<string> inputs, int keptEntriesLimit, out int sharedLayers, long sharedBudgetBytes = SharedPrefixAnalysis.DefaultBudgetBytes)
     {
         using var db = LayerStatsDatabase.Open(database);
         using var store = new DuckDbScanStore(db);
         var sources = inputs.Select(i => ImageSources.Open(i)).ToList();
         try
         {
-            var pipeline = new ScanPipeline(store, new ScanOptions(Jobs: 2)) { KeptEntriesLimit = keptEntriesLimit };
+            var pipeline = new ScanPipeline(store, new ScanOptions(Jobs: 2)) { KeptEntriesLimit = keptEntriesLimit, SharedAnalysisBudgetBytes = sharedBudgetBytes };
             var summary = pipeline.RunAsync(sources, CancellationToken.None).GetAwaiter().GetResult();
             Assert.Empty(summary.Errors);
+            sharedLayers = pipeline.AnalysisLayersShared;
             return pipeline.StoredLayersKept;
         }
         finally
