@@ -233,9 +233,14 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         // (Reset after the parts, and in RunSnapshot's finally when a statement fails.)
         Execute(toDelta ? "SET dynamic_or_filter_threshold = 1000000" : "RESET dynamic_or_filter_threshold");
         // Parts 0 .. parts - 1 by range of the content's hash; with more than one, a last part for a NULL hash.
+        UInt128 width = parts <= 1 ? UInt128.MaxValue : UInt128.MaxValue / (UInt128)parts + 1;
         for (long part = 0; part < (parts > 1 ? parts + 1 : parts); part++)
         {
-            Execute(FormattableString.Invariant($"SET VARIABLE derived_part = {part}"));
+            bool nulls = parts > 1 && part == parts;
+            UInt128 lo = nulls ? 0 : (UInt128)part * width;
+            UInt128 hi = nulls || part >= parts - 1 ? UInt128.MaxValue : lo + width - 1;
+            Execute(FormattableString.Invariant(
+                $"SET VARIABLE derived_range = {{'lo': CAST('{lo}' AS UHUGEINT), 'hi': CAST('{hi}' AS UHUGEINT), 'nulls': {(nulls ? "true" : "false")}}}"));
             RunSnapshotSection(sections, "part", null);
         }
 

@@ -178,19 +178,15 @@ SET VARIABLE derived_parts = (SELECT CAST(greatest(1, ceil(coalesce(sum(n), 0) /
                               FROM (SELECT sum(len(paths)) AS n FROM derived_partials
                                     UNION ALL SELECT sum(len(paths)) FROM derived_pending));
 
--- Part p is xxh128 in [p × width, (p + 1) × width − 1] (the last part up to 2^128 − 1); part derived_parts, after
--- them, the contents whose xxh128 is NULL (none from a scan: a regular file's row has one).
-SET VARIABLE derived_width = CASE WHEN getvariable('derived_parts') = 1 THEN CAST('340282366920938463463374607431768211455' AS UHUGEINT)
-                                  ELSE CAST('340282366920938463463374607431768211455' AS UHUGEINT) // CAST(getvariable('derived_parts') AS UHUGEINT) + 1 END;
-
--- Whether a content is in the part being written (section part, which sets derived_part_lo, derived_part_hi and
--- derived_part_nulls): with one part (a nightly scan's round), true without a filter on the base; else the part's
--- range, a filter the scans take to the tables' zone maps (the variables are constants: the condition folds to one
--- comparison).
+-- Whether a content is in the part being written (section part; DuckDbScanStore.MergeContentStats sets derived_range
+-- before each): with one part (a nightly scan's round), true without a filter on the base; else part p of n is
+-- xxh128 in [p × w, (p + 1) × w − 1] with w = ⌊(2^128 − 1) / n⌋ + 1 (the last part up to 2^128 − 1), and a part after
+-- them the contents whose xxh128 is NULL (none from a scan: a regular file's row has one). Variables are constants:
+-- the condition folds to one comparison, which the scans take to the tables' zone maps.
 CREATE OR REPLACE TEMP MACRO derived_in_part(h, s) AS
   getvariable('derived_parts') = 1
-  OR (getvariable('derived_part_nulls') AND h IS NULL)
-  OR (NOT getvariable('derived_part_nulls') AND h BETWEEN getvariable('derived_part_lo') AND getvariable('derived_part_hi'));
+  OR (getvariable('derived_range').nulls AND h IS NULL)
+  OR (NOT getvariable('derived_range').nulls AND h BETWEEN getvariable('derived_range').lo AND getvariable('derived_range').hi);
 
 -- Writing only the delta: the rowids of the base rows of the round's contents, from a scan of the base's keys alone,
 -- so that section part reads the rest of those rows only (the rowids are a filter DuckDB applies in the scan, with
@@ -203,15 +199,6 @@ SEMI JOIN (SELECT DISTINCT xxh128, size FROM (FROM derived_partials UNION ALL FR
 WHERE getvariable('derived_delta');
 
 -- @section part
-SET VARIABLE derived_part_nulls = getvariable('derived_part') = getvariable('derived_parts');
-
-SET VARIABLE derived_part_lo = CASE WHEN getvariable('derived_part_nulls') THEN CAST(0 AS UHUGEINT)
-                                    ELSE CAST(getvariable('derived_part') AS UHUGEINT) * getvariable('derived_width') END;
-
-SET VARIABLE derived_part_hi = CASE WHEN getvariable('derived_part') >= getvariable('derived_parts') - 1
-                                    THEN CAST('340282366920938463463374607431768211455' AS UHUGEINT)
-                                    ELSE getvariable('derived_part_lo') + getvariable('derived_width') - 1 END;
-
 -- The first 5 paths of each content of the part from one sort of its distinct (content, path) pairs (not a partition
 -- per content, which DuckDB keeps in memory): each pair sees the 5 before it; the row that ends a content's first 5
 -- (its 5th path, or its last if it has fewer) holds them all. A round of one batch with nothing pending
