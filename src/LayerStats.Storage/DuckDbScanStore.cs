@@ -252,7 +252,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         Count($"SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = '{name}'") > 0;
 
     /// <summary>
-    /// Whether a round writes only content_stats_delta (the delta's rows and the round's contents) rather than all of
+    /// Whether the merge writes only content_stats_delta (the delta's rows and the step's contents) rather than all of
     /// content_stats into a new base: while the delta, with at most every content of the round added, stays within
     /// <see cref="DerivedDeltaRows"/> or 1/64 of the base. Then a scan that adds a few layer contents to a fleet's
     /// store reads the base's keys but does not write it again (at 50 M file rows and 32 M contents the sections took
