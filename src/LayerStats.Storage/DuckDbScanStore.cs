@@ -145,8 +145,10 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             }
 
             Execute(FormattableString.Invariant($"SET VARIABLE derived_batch_rows = {Math.Max(1, DerivedBatchRows)}"));
+            int rounds = 0;
             while (Count("SELECT count(*) FROM derived_todo") > 0)
             {
+                rounds++;
                 // A round: a few batches, committed with their figures per content kept in derived_pending; the last
                 // round (or the only one) merges them all into content_stats. Every commit leaves content_stats plus
                 // derived_pending holding the figures of derived_contents (run_snapshot.sql, head).
@@ -177,9 +179,10 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 tx.Commit();
             }
 
-            if (TableExists("derived_pending") && Count("SELECT count(*) FROM derived_pending") > 0)
+            if (rounds == 0 && TableExists("derived_pending") && Count("SELECT count(*) FROM derived_pending") > 0)
             {
-                // Figures a step left pending (it stopped after a round, and nothing was left to read): merged now.
+                // Figures a step left pending with nothing left to read (not from this code, whose last round merges
+                // what is pending in its transaction; a defence): merged now.
                 using var tx = _connection.BeginTransaction();
                 RunSnapshotSection(sections, "round", null);
                 MergeContentStats(sections, oneBatch: false);
