@@ -135,6 +135,8 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                         Execute($"DROP TABLE {table}");
                     }
 
+                    Execute("DROP TABLE IF EXISTS derived_pending");
+
                     Execute(LayerStatsDatabase.ReadEmbeddedSql("schema.sql"));
                 }
 
@@ -143,9 +145,13 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             }
 
             Execute(FormattableString.Invariant($"SET VARIABLE derived_batch_rows = {Math.Max(1, DerivedBatchRows)}"));
+            int rounds = 0;
             while (Count("SELECT count(*) FROM derived_todo") > 0)
             {
-                // A round: a few batches, then content_stats written anew with them; committed, consistent.
+                rounds++;
+                // A round: a few batches, committed with their figures per content kept in derived_pending; the last
+                // round (or the only one) merges them all into content_stats. Every commit leaves content_stats plus
+                // derived_pending holding the figures of derived_contents (run_snapshot.sql, head).
                 using var tx = _connection.BeginTransaction();
                 RunSnapshotSection(sections, "round", null);
                 int batches = 0;
@@ -154,33 +160,32 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                     RunSnapshotSection(sections, "batch", null);
                 }
 
-                if (Count("SELECT count(*) FROM derived_partials") > 0)
+                bool last = Count("SELECT count(*) FROM derived_todo") == 0;
+                bool pending = Count("SELECT count(*) FROM derived_pending") > 0;
+                if (!last || pending)
                 {
-                    // One batch: its per-content path lists are already the round's (section merge).
-                    Execute($"SET VARIABLE derived_one_batch = {(batches == 1 ? "true" : "false")}");
-                    bool toDelta = WritesDelta();
-                    Execute($"SET VARIABLE derived_delta = {(toDelta ? "true" : "false")}");
-                    RunSnapshotSection(sections, "merge", null);
-                    long parts = Count("SELECT getvariable('derived_parts')");
-                    // The base rows the delta takes (derived_matched) as a filter in the scan of the base, not a join
-                    // after reading every row of it (DuckDB pushes a join's keys into the scan up to this many).
-                    // (Reset after the parts, and in RunSnapshot's finally when a statement fails.)
-                    Execute(toDelta ? "SET dynamic_or_filter_threshold = 1000000" : "RESET dynamic_or_filter_threshold");
-                    for (long part = 0; part < parts; part++)
-                    {
-                        Execute(FormattableString.Invariant($"SET VARIABLE derived_part = {part}"));
-                        RunSnapshotSection(sections, "part", null);
-                    }
+                    RunSnapshotSection(sections, "pend", null);
+                }
 
-                    Execute("RESET dynamic_or_filter_threshold");
-
-                    RunSnapshotSection(sections, toDelta ? "merged_delta" : "merged", null);
+                if (last)
+                {
+                    MergeContentStats(sections, oneBatch: batches == 1 && !pending);
                 }
                 else
                 {
                     Execute("DROP TABLE derived_partials");
                 }
 
+                tx.Commit();
+            }
+
+            if (rounds == 0 && TableExists("derived_pending") && Count("SELECT count(*) FROM derived_pending") > 0)
+            {
+                // Figures a step left pending with nothing left to read (not from this code, whose last round merges
+                // what is pending in its transaction; a defence): merged now.
+                using var tx = _connection.BeginTransaction();
+                RunSnapshotSection(sections, "round", null);
+                MergeContentStats(sections, oneBatch: false);
                 tx.Commit();
             }
 
@@ -207,7 +212,50 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     }
 
     /// <summary>
-    /// Whether a round writes only content_stats_delta (the delta's rows and the round's contents) rather than all of
+    /// content_stats written anew with the figures of derived_partials and derived_pending added (run_snapshot.sql,
+    /// sections merge and part, once per range of the contents' hash), into a new base or delta; derived_partials and
+    /// derived_pending dropped. <paramref name="oneBatch"/>: the figures are one batch's (one row per content), whose
+    /// path lists need no sort.
+    /// </summary>
+    private void MergeContentStats(IReadOnlyDictionary<string, string> sections, bool oneBatch)
+    {
+        if (Count("SELECT (SELECT count(*) FROM derived_partials) + (SELECT count(*) FROM derived_pending)") == 0)
+        {
+            Execute("DROP TABLE derived_partials");
+            Execute("DROP TABLE derived_pending");
+            return;
+        }
+
+        Execute($"SET VARIABLE derived_one_batch = {(oneBatch ? "true" : "false")}");
+        bool toDelta = WritesDelta();
+        Execute($"SET VARIABLE derived_delta = {(toDelta ? "true" : "false")}");
+        RunSnapshotSection(sections, "merge", null);
+        long parts = Count("SELECT getvariable('derived_parts')");
+        // The base rows the delta takes (derived_matched) as a filter in the scan of the base, not a join
+        // after reading every row of it (DuckDB pushes a join's keys into the scan up to this many).
+        // (Reset after the parts, and in RunSnapshot's finally when a statement fails.)
+        Execute(toDelta ? "SET dynamic_or_filter_threshold = 1000000" : "RESET dynamic_or_filter_threshold");
+        // Parts 0 .. parts - 1 by range of the content's hash; with more than one, a last part for a NULL hash.
+        UInt128 width = parts <= 1 ? UInt128.MaxValue : UInt128.MaxValue / (UInt128)parts + 1;
+        for (long part = 0; part < (parts > 1 ? parts + 1 : parts); part++)
+        {
+            bool nulls = parts > 1 && part == parts;
+            UInt128 lo = nulls ? 0 : (UInt128)part * width;
+            UInt128 hi = nulls || part >= parts - 1 ? UInt128.MaxValue : lo + width - 1;
+            Execute(FormattableString.Invariant(
+                $"SET VARIABLE derived_range = {{'lo': CAST('{lo}' AS UHUGEINT), 'hi': CAST('{hi}' AS UHUGEINT), 'nulls': {(nulls ? "true" : "false")}}}"));
+            RunSnapshotSection(sections, "part", null);
+        }
+
+        Execute("RESET dynamic_or_filter_threshold");
+        RunSnapshotSection(sections, toDelta ? "merged_delta" : "merged", null);
+    }
+
+    private bool TableExists(string name) =>
+        Count($"SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = '{name}'") > 0;
+
+    /// <summary>
+    /// Whether the merge writes only content_stats_delta (the delta's rows and the step's contents) rather than all of
     /// content_stats into a new base: while the delta, with at most every content of the round added, stays within
     /// <see cref="DerivedDeltaRows"/> or 1/64 of the base. Then a scan that adds a few layer contents to a fleet's
     /// store reads the base's keys but does not write it again (at 50 M file rows and 32 M contents the sections took
@@ -217,7 +265,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     private bool WritesDelta()
     {
         long delta = Count("SELECT count(*) FROM content_stats_delta");
-        long adding = Count("SELECT count(*) FROM derived_partials");
+        long adding = Count("SELECT (SELECT count(*) FROM derived_partials) + (SELECT count(*) FROM derived_pending)");
         long baseRows = Count("SELECT count(*) FROM content_stats_base");
         return delta + adding <= Math.Max(DerivedDeltaRows, baseRows / 64);
     }
@@ -232,7 +280,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     internal const long DefaultDerivedBatchRows = 1_000_000;
 
-    /// <summary>Batches per transaction (round): what a transaction holds before content_stats is written anew with it.</summary>
+    /// <summary>Batches per transaction (round): what a transaction holds before it commits (with its figures per content in derived_pending until the last round merges them into content_stats).</summary>
     internal int DerivedRoundBatches { get; init; } = 8;
 
     private long Count(string sql) => Convert.ToInt64(Scalar(sql), System.Globalization.CultureInfo.InvariantCulture);

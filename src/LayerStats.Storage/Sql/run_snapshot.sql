@@ -9,11 +9,17 @@
 --   batch    up to DuckDbScanStore.DerivedRoundBatches times, each time on the next contents of the list, up to
 --            getvariable('derived_batch_rows') rows of `files` in all (at least one content): adds them to
 --            layer_file_stats, layer_path_stats and derived_contents, and their per-content figures to derived_partials;
---   merge    the batches' figures summed per content; then part, once per part of their paths: content_stats written
---            anew with them added, whole (into a new content_stats_base; then merged) or, while the delta stays small
---            beside the base, only the delta's rows and the batches' contents (into a new content_stats_delta; then
---            merged_delta);
--- so that after every round the tables hold exactly the figures of the layer contents derived_contents lists; then
+--   pend     (a round that more rounds follow, or the last of several) the round's per-content figures appended to
+--            derived_pending in order of the content's hash;
+--   merge    (the last round) the figures of derived_partials and derived_pending summed per content; then part, once
+--            per part of their paths (a range of the content's hash): content_stats written anew with them added, whole
+--            (into a new content_stats_base; then merged) or, while the delta stays small beside the base, only the
+--            delta's rows and the batches' contents (into a new content_stats_delta; then merged_delta);
+-- so that after every round layer_file_stats, layer_path_stats and content_stats with derived_pending added hold exactly
+-- the figures of the layer contents derived_contents lists, and after the last round content_stats alone does (the
+-- views read the derived tables only then: derived_contents lists every referenced content only after the last round,
+-- which commits with the merge). content_stats is written once per end-of-run step, not once per round: a first fill
+-- of 50 M file rows in 7 rounds wrote it 7 times, growing (quadratic); then
 --   images   the layer sequences of the images not covered yet (small TEMP tables, committed one statement at a time);
 -- and in another transaction:
 --   image_rows  the files whose content can take part in image_file_stats, in order of a hash of the content (then
@@ -31,8 +37,8 @@
 -- A section that takes $1 names it in every statement (the statements of a command share its parameters).
 
 -- @section stale
--- Whether a covered layer content is gone or was replaced: then the derived tables are dropped and created again
--- empty (schema.sql), not emptied with DELETE (see section merge), and filled from nothing.
+-- Whether a covered layer content is gone or was replaced: then the derived tables (and derived_pending) are dropped
+-- and created again empty (schema.sql), not emptied with DELETE (see section merge), and filled from nothing.
 SELECT EXISTS (SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
 
 -- @section plan
@@ -63,8 +69,14 @@ WHERE r.diff_id NOT IN (SELECT diff_id FROM derived_contents);
 
 -- @section round
 -- Per batch, per content: its figures over the batch (section batch). A table of the database, not TEMP (TEMP tables
--- stay in memory), dropped in the same transaction (section merged).
+-- stay in memory), dropped in the same transaction (sections pend, merged).
 CREATE TABLE derived_partials (xxh128 UHUGEINT, size BIGINT, occurrences BIGINT, layers BIGINT, paths VARCHAR[]);
+
+-- The figures of the rounds committed before this one that content_stats does not hold yet (section pend): the
+-- columns of derived_partials. A table of the database that outlives its round's transaction (a step killed after a
+-- round resumes with it); created by the first round of a step with several, dropped by the merge (sections merged,
+-- merged_delta), so that it exists only while a step is unfinished.
+CREATE TABLE IF NOT EXISTS derived_pending AS FROM derived_partials LIMIT 0;
 
 -- @section batch
 CREATE OR REPLACE TEMP TABLE derived_batch AS
@@ -136,33 +148,45 @@ DELETE FROM derived_todo WHERE lid IN (SELECT lid FROM derived_batch);
 
 DROP TABLE derived_batch;
 
+-- @section pend
+-- The round's figures kept for the merge of the last round, in order of the content's hash (xxh128, nearly uniform), so
+-- that the merge's parts (ranges of it) read a few row groups of each round's rows, found by their zone maps, instead
+-- of all of them once per part.
+INSERT INTO derived_pending SELECT * FROM derived_partials ORDER BY xxh128;
+
+DROP TABLE derived_partials;
+
+CREATE TABLE derived_partials AS FROM derived_pending LIMIT 0;
+
 -- @section merge
 -- content_stats written anew: its rows for contents no batch holds as they are; for the others the batches' figures
 -- summed, and added to the row there is (the batches' layer contents were not covered, so the counts add); the first
 -- path is the least, the example paths the first 5 distinct of all lists (a NULL list means one occurrence: its path).
 -- Written anew, not updated in place: DuckDB keeps a version of every vector a transaction deletes from or updates in
 -- memory until it ends, and the contents of a batch are spread over the whole table. In parts of about
--- derived_batch_rows (content, path) pairs, by a hash of the content (section part, once per part), so that no
--- statement holds more than a part.
+-- derived_batch_rows (content, path) pairs, ranges of the content's hash xxh128 (section part, once per part), so that
+-- no statement holds more than a part; the rows written by a part are in its range, so that the base written whole is
+-- in order of ranges and a later merge's part finds its base rows by their zone maps. The figures to add are those of
+-- derived_partials (this round) and derived_pending (the rounds before it).
 -- What is written anew (variable derived_delta, set by DuckDbScanStore.RunSnapshotSteps): while the delta stays small
 -- beside the base (a nightly scan adding a few layer contents to a fleet's store), only the delta: its rows and the
 -- batches' contents, merged with their rows in the base or the delta (section merged_delta; the base is only read). Else
 -- all of content_stats, into a new base, with an empty delta (section merged).
 CREATE TABLE derived_content_stats AS FROM content_stats_base LIMIT 0;   -- its columns (schema.sql)
 
-SET VARIABLE derived_parts = (SELECT CAST(greatest(1, ceil(coalesce(sum(len(paths)), 0) / getvariable('derived_batch_rows'))) AS BIGINT)
-                              FROM derived_partials);
+SET VARIABLE derived_parts = (SELECT CAST(greatest(1, ceil(coalesce(sum(n), 0) / getvariable('derived_batch_rows'))) AS BIGINT)
+                              FROM (SELECT sum(len(paths)) AS n FROM derived_partials
+                                    UNION ALL SELECT sum(len(paths)) FROM derived_pending));
 
--- Whether a content is in the part being written (section part): by a hash of it; with one part (a nightly scan's
--- round), true without hashing every content of the base (the condition folds away).
+-- Whether a content is in the part being written (section part; DuckDbScanStore.MergeContentStats sets derived_range
+-- before each): with one part (a nightly scan's round), true without a filter on the base; else part p of n is
+-- xxh128 in [p × w, (p + 1) × w − 1] with w = ⌊(2^128 − 1) / n⌋ + 1 (the last part up to 2^128 − 1), and a part after
+-- them the contents whose xxh128 is NULL (none from a scan: a regular file's row has one). Variables are constants:
+-- the condition folds to one comparison, which the scans take to the tables' zone maps.
 CREATE OR REPLACE TEMP MACRO derived_in_part(h, s) AS
-  getvariable('derived_parts') = 1 OR hash(h, s) % getvariable('derived_parts') = getvariable('derived_part');
-
--- The distinct (content, path) pairs of the round, sorted per part below into each content's first 5 paths. A round of
--- one batch (derived_one_batch) needs no pairs: that batch's lists (one row per content) are its first 5 paths already.
-CREATE TABLE derived_pairs AS
-SELECT xxh128, size, path, {'h': xxh128, 's': size} AS content, hash(xxh128, size) % getvariable('derived_parts') AS part
-FROM (SELECT DISTINCT xxh128, size, unnest(paths) AS path FROM derived_partials WHERE NOT getvariable('derived_one_batch'));
+  getvariable('derived_parts') = 1
+  OR (getvariable('derived_range').nulls AND h IS NULL)
+  OR (NOT getvariable('derived_range').nulls AND h BETWEEN getvariable('derived_range').lo AND getvariable('derived_range').hi);
 
 -- Writing only the delta: the rowids of the base rows of the round's contents, from a scan of the base's keys alone,
 -- so that section part reads the rest of those rows only (the rowids are a filter DuckDB applies in the scan, with
@@ -171,15 +195,23 @@ FROM (SELECT DISTINCT xxh128, size, unnest(paths) AS path FROM derived_partials 
 CREATE OR REPLACE TEMP TABLE derived_matched AS
 SELECT b.rowid AS rid
 FROM content_stats_base b
-SEMI JOIN (SELECT DISTINCT xxh128, size FROM derived_partials) a ON a.xxh128 IS NOT DISTINCT FROM b.xxh128 AND a.size = b.size
+SEMI JOIN (SELECT DISTINCT xxh128, size FROM (FROM derived_partials UNION ALL FROM derived_pending)) a ON a.xxh128 IS NOT DISTINCT FROM b.xxh128 AND a.size = b.size
 WHERE getvariable('derived_delta');
 
 -- @section part
 -- The first 5 paths of each content of the part from one sort of its distinct (content, path) pairs (not a partition
 -- per content, which DuckDB keeps in memory): each pair sees the 5 before it; the row that ends a content's first 5
--- (its 5th path, or its last if it has fewer) holds them all.
+-- (its 5th path, or its last if it has fewer) holds them all. A round of one batch with nothing pending
+-- (derived_one_batch) needs no pairs: that batch's lists (one row per content) are its first 5 paths already.
 INSERT INTO derived_content_stats
-WITH w AS (SELECT xxh128, size, path,
+WITH added_rows AS NOT MATERIALIZED (
+         SELECT * FROM derived_partials WHERE derived_in_part(xxh128, size)
+         UNION ALL
+         SELECT * FROM derived_pending WHERE derived_in_part(xxh128, size)),
+     derived_pairs AS (
+         SELECT xxh128, size, path, {'h': xxh128, 's': size} AS content
+         FROM (SELECT DISTINCT xxh128, size, unnest(paths) AS path FROM added_rows WHERE NOT getvariable('derived_one_batch'))),
+     w AS (SELECT xxh128, size, path,
                   lag(path, 1) OVER o AS q1, lag(path, 2) OVER o AS q2, lag(path, 3) OVER o AS q3, lag(path, 4) OVER o AS q4,
                   1 + CAST(lag(content, 1) OVER o IS NOT DISTINCT FROM content AS INTEGER)
                     + CAST(lag(content, 2) OVER o IS NOT DISTINCT FROM content AS INTEGER)
@@ -188,7 +220,6 @@ WITH w AS (SELECT xxh128, size, path,
                   lag(content, 5) OVER o IS NOT DISTINCT FROM content AS after_5th,
                   lead(content, 1) OVER o IS DISTINCT FROM content AS last
            FROM derived_pairs
-           WHERE part = getvariable('derived_part')
            WINDOW o AS (ORDER BY xxh128, size, path)),
      firsts AS (SELECT xxh128, size,
                        CASE k WHEN 1 THEN [path] WHEN 2 THEN [q1, path] WHEN 3 THEN [q2, q1, path]
@@ -196,12 +227,10 @@ WITH w AS (SELECT xxh128, size, path,
                 FROM w
                 WHERE (k = 5 AND NOT after_5th) OR (k < 5 AND last)
                 UNION ALL
-                SELECT xxh128, size, paths FROM derived_partials
-                WHERE getvariable('derived_one_batch')
-                  AND derived_in_part(xxh128, size)),
+                SELECT xxh128, size, paths FROM added_rows
+                WHERE getvariable('derived_one_batch')),
      sums AS (SELECT xxh128, size, sum(occurrences) AS occurrences, sum(layers) AS layers
-              FROM derived_partials
-              WHERE derived_in_part(xxh128, size)
+              FROM added_rows
               GROUP BY ALL),
      added AS (SELECT s.xxh128, s.size, s.occurrences, s.layers, p.paths
                FROM sums s JOIN firsts p ON p.xxh128 IS NOT DISTINCT FROM s.xxh128 AND p.size = s.size),
@@ -236,10 +265,10 @@ FROM (SELECT a.xxh128, a.size, t.replaces, coalesce(t.occurrences, 0) + a.occurr
       FROM added a LEFT JOIN matched t ON t.xxh128 IS NOT DISTINCT FROM a.xxh128 AND t.size = a.size);
 
 -- @section merged
--- The rows written are the new base; the delta is empty.
-DROP TABLE derived_pairs;
-
+-- The rows written are the new base; the delta is empty; nothing is pending.
 DROP TABLE derived_partials;
+
+DROP TABLE derived_pending;
 
 DROP TABLE content_stats_base;
 
@@ -248,10 +277,10 @@ ALTER TABLE derived_content_stats RENAME TO content_stats_base;
 DELETE FROM content_stats_delta;
 
 -- @section merged_delta
--- The rows written are the new delta; the base is as it was.
-DROP TABLE derived_pairs;
-
+-- The rows written are the new delta; the base is as it was; nothing is pending.
 DROP TABLE derived_partials;
+
+DROP TABLE derived_pending;
 
 DROP TABLE content_stats_delta;
 

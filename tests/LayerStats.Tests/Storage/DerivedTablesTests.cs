@@ -170,6 +170,113 @@ public sealed class DerivedTablesTests
         }
     }
 
+    [Theory]
+    [InlineData(Never)]
+    [InlineData(Always)]
+    public void Rounds_of_one_batch_and_a_killed_step_resumed_give_the_rows_of_one_round(long laterDelta)
+    {
+        using var dir = new TempDir();
+        using var one = LayerStatsDatabase.Open(dir.File("one.duckdb"));
+        using var many = LayerStatsDatabase.Open(dir.File("many.duckdb"));
+        foreach (var db in new[] { one, many })
+        {
+            Fill(db, layers: (0, 18), interleavedFrom: 12, images: (0, 5));
+            SpreadHashes(db);
+        }
+
+        // One batch, one round, one part.
+        var oneStore = new DuckDbScanStore(one) { DerivedBatchRows = long.MaxValue / 4 };
+        oneStore.RunSnapshot(1);
+        Assert.Empty(oneStore.Warnings);
+
+        // A round per batch of 25 rows, killed (an exception, as a kill ends the process) in its fourth round: the
+        // three rounds before stay, with their figures pending; content_stats is not merged and the views compute live.
+        int pends = 0;
+        var killed = new DuckDbScanStore(many)
+        {
+            DerivedBatchRows = 25,
+            DerivedRoundBatches = 1,
+            SnapshotTrace = (name, _) =>
+            {
+                if (name == "pend" && ++pends == 4)
+                {
+                    throw new OperationCanceledException("killed");
+                }
+            },
+        };
+        Assert.Throws<OperationCanceledException>(() => killed.RunSnapshot(1));
+        long covered = Scalar(many, "SELECT count(*) FROM derived_contents");
+        Assert.InRange(covered, 3, Scalar(one, "SELECT count(*) FROM referenced_contents") - 2);
+        Assert.True(Scalar(many, "SELECT count(*) FROM derived_pending") > 0);
+        Assert.Equal(0, Scalar(many, "SELECT count(*) FROM content_stats"));
+        Assert.False(Fresh(many));
+        foreach (string view in Views)
+        {
+            Assert.Equal(Rows(one, view), Rows(many, view));
+        }
+
+        // Resumed: the rounds left, then one merge of everything pending, in many parts (ranges of the hash) and the
+        // part of a NULL hash.
+        var steps = new List<string>();
+        var resumed = new DuckDbScanStore(many) { DerivedBatchRows = 25, DerivedRoundBatches = 1, SnapshotTrace = (name, _) => steps.Add(name) };
+        resumed.RunSnapshot(1);
+        Assert.Empty(resumed.Warnings);
+        Assert.InRange(steps.Count(s => s == "round"), 2, Scalar(one, "SELECT count(*) FROM referenced_contents") - covered);
+        Assert.Equal(1, steps.Count(s => s == "merge"));
+        Assert.True(steps.Count(s => s == "part") >= 5, $"{steps.Count(s => s == "part")} parts");
+        Assert.Equal(0, Scalar(many, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'derived_pending'"));
+        Assert.True(Fresh(many));
+        AssertSameTables(one, many);
+        AssertDefinitions(many);
+        AssertViewsAsLive(many);
+
+        // A later run with more rounds than one: merged once into the base (or the delta) there is.
+        foreach (var db in new[] { one, many })
+        {
+            Fill(db, layers: (18, 26), interleavedFrom: 22, images: (5, 9));
+            SpreadHashes(db);
+        }
+
+        new DuckDbScanStore(one) { DerivedBatchRows = long.MaxValue / 4, DerivedDeltaRows = laterDelta }.RunSnapshot(2);
+        steps.Clear();
+        var later = new DuckDbScanStore(many) { DerivedBatchRows = 25, DerivedRoundBatches = 1, DerivedDeltaRows = laterDelta, SnapshotTrace = (name, _) => steps.Add(name) };
+        later.RunSnapshot(2);
+        Assert.Empty(later.Warnings);
+        Assert.True(steps.Count(s => s == "round") >= 4);
+        Assert.Equal(1, steps.Count(s => s == "merge"));
+        Assert.Equal(laterDelta == Always, Scalar(many, "SELECT count(*) FROM content_stats_delta") > 0);
+        Assert.True(Fresh(many));
+        AssertSameTables(one, many);
+        AssertDefinitions(many);
+        AssertViewsAsLive(many);
+    }
+
+    /// <summary>
+    /// The test contents' hashes (k × 2^64, k &lt; 23: all in the lowest 23rd of the range) spread over the whole range
+    /// of xxh128, so that the merge's parts (ranges of it) each hold some; and a regular file without a hash (none
+    /// from a scan, but the column allows it), in every layer.
+    /// </summary>
+    private static void SpreadHashes(LayerStatsDatabase db)
+    {
+        Execute(db, "UPDATE files SET xxh128 = (xxh128 // 18446744073709551616::UHUGEINT) * 14794885518301672324494548149207313541::UHUGEINT + xxh128 // 18446744073709551616::UHUGEINT WHERE xxh128 < 1000 * 18446744073709551616::UHUGEINT");
+        Execute(db, "UPDATE files SET xxh128 = NULL WHERE kind = 'file' AND seq = 3");
+    }
+
+    /// <summary>The derived tables and the views give the same rows in both databases.</summary>
+    private static void AssertSameTables(LayerStatsDatabase expected, LayerStatsDatabase actual)
+    {
+        foreach (var (table, sql, _) in Definitions)
+        {
+            Assert.True(Scalar(expected, $"SELECT count(*) FROM {table}") > 0, table);
+            Assert.Equal(Rows(expected, sql + " ORDER BY ALL"), Rows(actual, sql + " ORDER BY ALL"));
+        }
+
+        foreach (string view in Views)
+        {
+            Assert.Equal(Rows(expected, view), Rows(actual, view));
+        }
+    }
+
     [Fact]
     public void Layer_contents_stored_before_content_id_existed_are_found_by_diff_id()
     {
