@@ -251,6 +251,118 @@ public sealed class DerivedTablesTests
         AssertViewsAsLive(many);
     }
 
+    [Theory]
+    [InlineData(Never)]
+    [InlineData(Always)]
+    public void Contents_batched_ahead_of_the_step_give_the_rows_of_the_step_alone(long laterDelta)
+    {
+        using var dir = new TempDir();
+        using var one = LayerStatsDatabase.Open(dir.File("one.duckdb"));
+        using var ahead = LayerStatsDatabase.Open(dir.File("ahead.duckdb"));
+        foreach (var db in new[] { one, ahead })
+        {
+            Fill(db, layers: (0, 18), interleavedFrom: 12, images: (0, 5));
+            SpreadHashes(db);
+        }
+
+        new DuckDbScanStore(one) { DerivedBatchRows = long.MaxValue / 4 }.RunSnapshot(1);
+
+        // Contents 0-9, then 5-13 (5-9 batched already: left out), in batches of 25 rows; interleaved ones among them.
+        var steps = new List<string>();
+        var store = new DuckDbScanStore(ahead) { DerivedBatchRows = 25, SnapshotTrace = (name, _) => steps.Add(name) };
+        Assert.True(store.DeriveContents([.. Enumerable.Range(0, 10).Select(i => (long)i)]));
+        Assert.True(steps.Count(s => s == "batch") >= 4, $"{steps.Count(s => s == "batch")} batches");
+        Assert.True(store.DeriveContents([.. Enumerable.Range(5, 9).Select(i => (long)i)]));
+        Assert.Equal(14, Scalar(ahead, "SELECT count(DISTINCT diff_id) FROM derived_early"));
+        Assert.Equal(14, Scalar(ahead, "SELECT count(*) FROM derived_early"));
+        Assert.Equal(0, Scalar(ahead, "SELECT count(*) FROM derived_contents"));
+        Assert.True(Scalar(ahead, "SELECT count(*) FROM derived_pending") > 0);
+        Assert.Equal(0, Scalar(ahead, "SELECT count(*) FROM content_stats"));
+        // Not fresh while contents are batched ahead: the views compute live, as they would with nothing batched.
+        Assert.False(Fresh(ahead));
+        foreach (string view in Views)
+        {
+            Assert.Equal(Rows(one, view), Rows(ahead, view));
+        }
+
+        // A step killed in its merge keeps what was batched ahead; the next one reads only the other contents, merges
+        // all once and covers the contents batched ahead.
+        var killed = new DuckDbScanStore(ahead)
+        {
+            DerivedBatchRows = 25,
+            SnapshotTrace = (name, _) =>
+            {
+                if (name == "part")
+                {
+                    throw new OperationCanceledException("killed");
+                }
+            },
+        };
+        Assert.Throws<OperationCanceledException>(() => killed.RunSnapshot(1));
+        Assert.Equal(14, Scalar(ahead, "SELECT count(*) FROM derived_early"));
+        Assert.False(Fresh(ahead));
+        steps.Clear();
+        store = new DuckDbScanStore(ahead) { DerivedBatchRows = 25, SnapshotTrace = (name, _) => steps.Add(name) };
+        store.RunSnapshot(1);
+        Assert.Empty(store.Warnings);
+        Assert.Equal(1, steps.Count(s => s == "merge"));
+        Assert.Equal(1, steps.Count(s => s == "early_done"));
+        Assert.Equal(0, Scalar(ahead, "SELECT count(*) FROM derived_early"));
+        Assert.True(Fresh(ahead));
+        AssertSameTables(one, ahead);
+        AssertDefinitions(ahead);
+        AssertViewsAsLive(ahead);
+
+        // A later run whose new contents are all batched ahead: the step has no round, only the merge.
+        foreach (var db in new[] { one, ahead })
+        {
+            Fill(db, layers: (18, 26), interleavedFrom: 22, images: (5, 9));
+            SpreadHashes(db);
+        }
+
+        new DuckDbScanStore(one) { DerivedBatchRows = long.MaxValue / 4, DerivedDeltaRows = laterDelta }.RunSnapshot(2);
+        store = new DuckDbScanStore(ahead) { DerivedBatchRows = 25, DerivedDeltaRows = laterDelta, SnapshotTrace = (name, _) => steps.Add(name) };
+        Assert.True(store.DeriveContents([.. Enumerable.Range(0, 26).Select(i => (long)i)])); // 0-17 covered: left out
+        Assert.Equal(7, Scalar(ahead, "SELECT count(*) FROM derived_early")); // 18-25 but 23, which no image references
+        steps.Clear();
+        store.RunSnapshot(2);
+        Assert.Empty(store.Warnings);
+        Assert.Equal(0, steps.Count(s => s == "batch"));
+        Assert.Equal(1, steps.Count(s => s == "merge"));
+        Assert.Equal(1, steps.Count(s => s == "early_done"));
+        Assert.Equal(laterDelta == Always, Scalar(ahead, "SELECT count(*) FROM content_stats_delta") > 0);
+        Assert.True(Fresh(ahead));
+        AssertSameTables(one, ahead);
+        AssertDefinitions(ahead);
+        AssertViewsAsLive(ahead);
+    }
+
+    [Fact]
+    public void A_content_batched_ahead_then_replaced_makes_the_step_start_over()
+    {
+        using var dir = new TempDir();
+        using var db = LayerStatsDatabase.Open(dir.File("d.duckdb"));
+        Fill(db, layers: (0, 18), interleavedFrom: 12, images: (0, 5));
+        Assert.Equal(0, Snapshot(db, 1));
+        Fill(db, layers: (18, 26), interleavedFrom: 22, images: (5, 9));
+        var store = new DuckDbScanStore(db) { DerivedBatchRows = 25 };
+        Assert.True(store.DeriveContents([18, 19, 20]));
+        Assert.Equal(3, Scalar(db, "SELECT count(*) FROM derived_early"));
+        // Stored again by another run (a killed scan's contents rescanned with stronger hashing): its rows batched ahead
+        // are not its rows any more.
+        Execute(db, "UPDATE layer_contents SET run_id = 3 WHERE diff_id = printf('sha256:%064x', 19)");
+        var steps = new List<string>();
+        store = new DuckDbScanStore(db) { DerivedBatchRows = 25, SnapshotTrace = (name, _) => steps.Add(name) };
+        store.RunSnapshot(2);
+        Assert.Empty(store.Warnings);
+        Assert.Equal(0, Scalar(db, "SELECT count(*) FROM derived_early"));
+        // Started over: every referenced content read again.
+        Assert.True(steps.Count(s => s == "batch") >= 8);
+        Assert.True(Fresh(db));
+        AssertDefinitions(db);
+        AssertViewsAsLive(db);
+    }
+
     /// <summary>
     /// The test contents' hashes (k × 2^64, k &lt; 23: all in the lowest 23rd of the range) spread over the whole range
     /// of xxh128, so that the merge's parts (ranges of it) each hold some; and a regular file without a hash (none
