@@ -128,7 +128,6 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         {
             using (var tx = _connection.BeginTransaction())
             {
-                RunSnapshotSection(sections, "early_table", null);
                 if (Scalar(sections["stale"]) is true)
                 {
                     foreach (string table in (string[])["content_stats_base", "content_stats_delta", "layer_file_stats", "layer_path_stats", "image_file_stats", "derived_contents"])
@@ -137,18 +136,15 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                     }
 
                     Execute("DROP TABLE IF EXISTS derived_pending");
-                    Execute("DELETE FROM derived_early"); // their figures were in the tables dropped
 
                     Execute(LayerStatsDatabase.ReadEmbeddedSql("schema.sql"));
                 }
 
-                RunSnapshotSection(sections, "macros", null);
                 RunSnapshotSection(sections, "plan", null);
                 tx.Commit();
             }
 
             Execute(FormattableString.Invariant($"SET VARIABLE derived_batch_rows = {Math.Max(1, DerivedBatchRows)}"));
-            Execute("SET VARIABLE derived_early = false");
             int rounds = 0;
             while (Count("SELECT count(*) FROM derived_todo") > 0)
             {
@@ -174,7 +170,6 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 if (last)
                 {
                     MergeContentStats(sections, oneBatch: batches == 1 && !pending);
-                    RunSnapshotSection(sections, "early_done", null);
                 }
                 else
                 {
@@ -184,17 +179,13 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 tx.Commit();
             }
 
-            if (rounds == 0
-                && ((TableExists("derived_pending") && Count("SELECT count(*) FROM derived_pending") > 0)
-                    || Count("SELECT count(*) FROM derived_early") > 0))
+            if (rounds == 0 && TableExists("derived_pending") && Count("SELECT count(*) FROM derived_pending") > 0)
             {
-                // Nothing left to read, but figures pending: those of the contents batched ahead of the step
-                // (DeriveAhead), or of a step killed before its last round: merged now, and the contents batched ahead
-                // covered.
+                // Figures a step left pending with nothing left to read (not from this code, whose last round merges
+                // what is pending in its transaction; a defence): merged now.
                 using var tx = _connection.BeginTransaction();
                 RunSnapshotSection(sections, "round", null);
                 MergeContentStats(sections, oneBatch: false);
-                RunSnapshotSection(sections, "early_done", null);
                 tx.Commit();
             }
 
@@ -259,91 +250,6 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         Execute("RESET dynamic_or_filter_threshold");
         RunSnapshotSection(sections, toDelta ? "merged_delta" : "merged", null);
     }
-
-    /// <summary>
-    /// Part of the end-of-run step done ahead, during the read phase (run_snapshot.sql, "Ahead of the step"): when the
-    /// layer contents this store's loads stored and images committed since reference hold at least
-    /// <see cref="EarlyBatchRows"/> rows, their rows are added to layer_file_stats and layer_path_stats and their figures
-    /// to derived_pending, in a transaction of its own; the step then only merges them. The writer calls it when it has
-    /// nothing else to do. A failure (e.g. out of the scan's memory beside the loads in progress) costs nothing but the
-    /// attempt: the contents are left to the step, as are any after it.
-    /// </summary>
-    public void DeriveAhead()
-    {
-        if (_ready.Count == 0 || _readyRows < EarlyBatchRows || _earlyFailed)
-        {
-            return;
-        }
-
-        var ids = _ready.ToArray();
-        _ready.Clear();
-        _readyRows = 0;
-        if (!DeriveContents(ids))
-        {
-            _earlyFailed = true;
-        }
-    }
-
-    /// <summary>
-    /// Contents (by content_id) batched ahead of the step: those an image references and no derived table covers; the
-    /// others are left out. False when the transaction failed (nothing of it is kept).
-    /// </summary>
-    internal bool DeriveContents(IReadOnlyCollection<long> contentIds)
-    {
-        var sections = SnapshotSections();
-        string list = string.Join(", ", contentIds.Select(id => id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        try
-        {
-            using var tx = _connection.BeginTransaction();
-            Execute(FormattableString.Invariant($"SET VARIABLE derived_batch_rows = {Math.Max(1, DerivedBatchRows)}"));
-            Execute("SET VARIABLE derived_early = true");
-            Execute($"SET VARIABLE derived_early_ids = CAST([{list}] AS BIGINT[])");
-            Execute(FormattableString.Invariant($"SET VARIABLE derived_early_lo = CAST({contentIds.Min()} AS BIGINT)"));
-            Execute(FormattableString.Invariant($"SET VARIABLE derived_early_hi = CAST({contentIds.Max()} AS BIGINT)"));
-            RunSnapshotSection(sections, "early_table", null);
-            RunSnapshotSection(sections, "macros", null);
-            RunSnapshotSection(sections, "early_plan", null);
-            if (Count("SELECT count(*) FROM derived_todo") > 0)
-            {
-                RunSnapshotSection(sections, "round", null);
-                while (Count("SELECT count(*) FROM derived_todo") > 0)
-                {
-                    RunSnapshotSection(sections, "batch", null);
-                }
-
-                RunSnapshotSection(sections, "pend", null);
-                Execute("DROP TABLE derived_partials");
-            }
-
-            tx.Commit();
-            return true;
-        }
-        catch (DuckDBException ex)
-        {
-            SnapshotTrace?.Invoke($"ahead failed: {ex.Message}", TimeSpan.Zero);
-            return false;
-        }
-        finally
-        {
-            Execute("DROP TABLE IF EXISTS derived_todo");
-            Execute("SET VARIABLE derived_early = false");
-        }
-    }
-
-    /// <summary>Rows of referenced, uncovered contents at which <see cref="DeriveAhead"/> batches them (fewer wait: a batch has a fixed cost of ~10 statements).</summary>
-    internal long EarlyBatchRows { get; init; } = DefaultEarlyBatchRows;
-
-    internal const long DefaultEarlyBatchRows = 16_384;
-
-    /// <summary>Contents this store's loads committed (by diff_id) that no image committed through it references yet.</summary>
-    private readonly Dictionary<string, ContentRows> _unreferenced = new(StringComparer.Ordinal);
-
-    /// <summary>content_ids of contents loaded by this store and referenced by an image it committed since, not batched yet.</summary>
-    private readonly List<long> _ready = [];
-
-    private long _readyRows;
-
-    private bool _earlyFailed;
 
     private bool TableExists(string name) =>
         Count($"SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = '{name}'") > 0;
@@ -963,14 +869,6 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         }
 
         _absentImages.Remove(id);
-        foreach (var diffId in image.Config.DiffIds)
-        {
-            if (_unreferenced.Remove(diffId.ToString(), out var rows) && rows.ContentId is { } contentId)
-            {
-                _ready.Add(contentId);
-                _readyRows += rows.Entries;
-            }
-        }
     }
 
     /// <summary>
@@ -1513,7 +1411,6 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             _done = true;
             _store.ReleaseChunking(_diffId, this);
             _store._contentIds[_diffId] = new ContentRows(_contentId, content.Entries);
-            _store._unreferenced[_diffId] = new ContentRows(_contentId, content.Entries);
             _store._contents[content.DiffId.ToString()] = content.Hashing;
             _store._absentLayers.Remove(digest);
             return true;

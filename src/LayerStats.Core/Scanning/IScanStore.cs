@@ -127,16 +127,6 @@ public interface IScanStore : IDisposable
     }
 
     void RecordError(int runId, ScanError error);
-
-    /// <summary>
-    /// Lets the store do part of <see cref="FinishRun"/>'s work now, for what is committed so far (the DuckDB store: the
-    /// derived tables' batches of the layer contents committed images reference). The writer calls it while layers are
-    /// still being read and it has no message waiting, so that the work shares the cores with the reading instead of
-    /// running alone at the end. Never required: FinishRun does whatever is left.
-    /// </summary>
-    void DeriveAhead()
-    {
-    }
 }
 
 /// <summary>

@@ -487,7 +487,6 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         _ = Task.WhenAll(workers).ContinueWith(t => writerQueue.Writer.TryComplete(t.Exception), TaskScheduler.Default);
 
         var loads = new Dictionary<LayerWork, ILayerLoad>();
-        int unread = jobs.Count; // layers the writer has not had the last message of
         try
         {
             long idleSince = ScanTimings.Now();
@@ -495,15 +494,6 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             {
                 Timings.AddWriterIdle(idleSince);
                 Write(message, loads, state);
-                unread -= message is LayerFinished or LayerFailed ? 1 : 0;
-                // Nothing waiting and layers still being read: the store may do part of the end-of-run step now (the
-                // derived tables of the contents committed images reference), on a core the workers share, instead of
-                // alone at the end. Not after the last layer: what is left then is the end-of-run step's anyway.
-                if (unread > 0 && writerQueue.Reader.Count == 0)
-                {
-                    store.DeriveAhead();
-                }
-
                 idleSince = ScanTimings.Now();
             }
 

@@ -1,6 +1,5 @@
 -- At the end of every run (parameter $1: the run id), by the one writer (DuckDbScanStore.RunSnapshot), in sections that
 -- it runs in this order:
---   early_table  the table derived_early, if there is none (see "Ahead of the step" below);
 --   stale    whether to start over (a covered layer content is gone or was replaced): then it drops the derived
 --            tables and creates them again empty (schema.sql);
 --   plan     list the stored layer contents images reference that the derived tables (schema.sql) do not cover yet,
@@ -36,31 +35,13 @@
 -- build side over all their rows at once, parts by hash range, and joins written so that the planner cannot pick a
 -- k²-row order. A step that runs out is done again at a report's limit.
 -- A section that takes $1 names it in every statement (the statements of a command share its parameters).
---
--- Ahead of the step (DuckDbScanStore.DeriveAhead, during the read phase, each time in a transaction of its own): the
--- writer runs sections early_plan (the contents it names, stored by this run and referenced by an image committed since,
--- that neither derived_contents nor derived_early lists), round, batch (with derived_early true: the contents go to
--- derived_early, not derived_contents) and pend, so that their rows are in layer_file_stats and layer_path_stats and
--- their figures in derived_pending, and derived_early lists them. The step's plan leaves them out; its last round (or,
--- with no round, a merge of what is pending) merges their figures with the rest and moves them to derived_contents in
--- its transaction (section early_done). So after every commit, layer_file_stats, layer_path_stats and content_stats with
--- derived_pending added hold exactly the figures of the contents derived_contents and derived_early list; the views read
--- the derived tables only while derived_contents lists every referenced content (derived_state.fresh), never while
--- derived_early lists one (those are referenced, and not in derived_contents); a killed scan leaves derived_early and
--- derived_pending for the next step, which merges them; a stale start-over empties derived_early too.
-
--- @section early_table
--- The contents batched ahead of the step (see the head): one row each, from the batch until the step's merge.
-CREATE TABLE IF NOT EXISTS derived_early (diff_id VARCHAR NOT NULL, content_run_id INTEGER NOT NULL);
 
 -- @section stale
 -- Whether a covered layer content is gone or was replaced: then the derived tables (and derived_pending) are dropped
 -- and created again empty (schema.sql), not emptied with DELETE (see section merge), and filled from nothing.
-SELECT EXISTS (SELECT * FROM (SELECT diff_id, content_run_id FROM derived_contents
-                               UNION ALL SELECT diff_id, content_run_id FROM derived_early)
-               EXCEPT SELECT diff_id, run_id FROM referenced_contents);
+SELECT EXISTS (SELECT diff_id, content_run_id FROM derived_contents EXCEPT SELECT diff_id, run_id FROM referenced_contents);
 
--- @section macros
+-- @section plan
 -- The rows of `files` with row ids lo..hi: how the batches below read their layer contents. Behind OFFSET 0 so that
 -- DuckDB (1.5) pushes no other filter into the scan: with a second filter there (kind = 'file', or the min/max of a
 -- join's keys) it reads the whole table, not only the row groups that hold those row ids (50 M rows: 0.5 s per
@@ -68,15 +49,13 @@ SELECT EXISTS (SELECT * FROM (SELECT diff_id, content_run_id FROM derived_conten
 CREATE OR REPLACE TEMP MACRO files_in_rows(lo, hi) AS TABLE
 SELECT * FROM files WHERE rowid BETWEEN lo AND hi OFFSET 0;
 
--- @section plan
 -- lid: a small key per content for the batch's intermediate rows; lo..hi: the row ids of its rows in `files` (a layer
 -- content's rows are appended together, so each batch reads a narrow range of row ids; the range is checked below).
 -- The rows are found by content_id where the content has one (the row groups that hold it; a nightly scan's new
 -- contents are the last ones), by diff_id (the whole table) for contents stored before content_id existed.
 CREATE OR REPLACE TEMP TABLE derived_todo AS
 WITH new AS (SELECT c.diff_id, c.content_id FROM layer_contents c
-             WHERE c.diff_id IN (SELECT diff_id FROM referenced_contents EXCEPT SELECT diff_id FROM derived_contents
-                                 EXCEPT SELECT diff_id FROM derived_early)),
+             WHERE c.diff_id IN (SELECT diff_id FROM referenced_contents EXCEPT SELECT diff_id FROM derived_contents)),
      new_rows AS (SELECT f.diff_id, f.rowid AS r FROM files f
                   WHERE f.content_id IN (SELECT content_id FROM new WHERE content_id IS NOT NULL)
                   UNION ALL
@@ -86,30 +65,7 @@ SELECT r.diff_id, r.run_id, CAST(row_number() OVER (ORDER BY r.diff_id) AS INTEG
        s.lo, s.hi, coalesce(s.n, 0) AS entries
 FROM referenced_contents r
 LEFT JOIN (SELECT diff_id, min(r) AS lo, max(r) AS hi, count(*) AS n FROM new_rows GROUP BY diff_id) s ON s.diff_id = r.diff_id
-WHERE r.diff_id NOT IN (SELECT diff_id FROM derived_contents UNION ALL SELECT diff_id FROM derived_early);
-
--- @section early_plan
--- Ahead of the step (see the head): the contents whose content_id is in the list getvariable('derived_early_ids')
--- (between derived_early_lo and derived_early_hi: constants, so that the scan of `files` reads only the row groups of
--- this run's contents), if an image references them and no derived table covers them yet; as section plan lists them.
-CREATE OR REPLACE TEMP TABLE derived_todo AS
-WITH new AS (SELECT c.diff_id, c.run_id FROM layer_contents c
-             WHERE c.content_id BETWEEN getvariable('derived_early_lo') AND getvariable('derived_early_hi')
-               AND list_contains(getvariable('derived_early_ids'), c.content_id)
-               AND c.diff_id IN (SELECT diff_id FROM image_layers)
-               AND c.diff_id NOT IN (SELECT diff_id FROM derived_contents UNION ALL SELECT diff_id FROM derived_early)),
-     s AS (SELECT f.diff_id, min(f.rowid) AS lo, max(f.rowid) AS hi, count(*) AS n FROM files f
-           WHERE f.content_id BETWEEN getvariable('derived_early_lo') AND getvariable('derived_early_hi')
-             AND list_contains(getvariable('derived_early_ids'), f.content_id)
-           GROUP BY f.diff_id)
-SELECT n.diff_id, n.run_id, CAST(row_number() OVER (ORDER BY n.diff_id) AS INTEGER) AS lid, s.lo, s.hi, coalesce(s.n, 0) AS entries
-FROM new n LEFT JOIN s ON s.diff_id = n.diff_id;
-
--- @section early_done
--- In the transaction of the step's merge: the contents batched ahead are covered now.
-INSERT INTO derived_contents SELECT diff_id, content_run_id FROM derived_early;
-
-DELETE FROM derived_early;
+WHERE r.diff_id NOT IN (SELECT diff_id FROM derived_contents);
 
 -- @section round
 -- Per batch, per content: its figures over the batch (section batch). A table of the database, not TEMP (TEMP tables
@@ -186,9 +142,7 @@ WHERE f.kind = 'file'
   AND f.diff_id IN (SELECT diff_id FROM derived_batch)
 GROUP BY ALL;
 
-INSERT INTO derived_contents SELECT diff_id, run_id FROM derived_batch WHERE NOT getvariable('derived_early');
-
-INSERT INTO derived_early SELECT diff_id, run_id FROM derived_batch WHERE getvariable('derived_early');
+INSERT INTO derived_contents SELECT diff_id, run_id FROM derived_batch;
 
 DELETE FROM derived_todo WHERE lid IN (SELECT lid FROM derived_batch);
 
