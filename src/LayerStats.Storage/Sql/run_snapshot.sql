@@ -35,6 +35,11 @@
 -- build side over all their rows at once, parts by hash range, and joins written so that the planner cannot pick a
 -- k²-row order. A step that runs out is done again at a report's limit.
 -- A section that takes $1 names it in every statement (the statements of a command share its parameters).
+-- Not done ahead: batching each content during the read phase, once an image referencing it is committed (tried in
+-- wip/overlap, commit cb6fd6d: a table derived_early of contents batched ahead, merged by the step), moved 0.12 s of the
+-- step out of the tail at synthetic scale 4 but lengthened the read phase by 0.09 s (that phase already keeps both cores
+-- busy: the scan's CPU is ~1.95 cores there) and added ~15-25 MB to the peak RSS; wall time unchanged (3.92 vs 3.91 s,
+-- medians of 5). It paid only with CPU idle during the read (--jobs 1: 6.60 -> 6.42 s).
 
 -- @section stale
 -- Whether a covered layer content is gone or was replaced: then the derived tables (and derived_pending) are dropped
