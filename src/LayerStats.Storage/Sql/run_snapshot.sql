@@ -35,6 +35,11 @@
 -- build side over all their rows at once, parts by hash range, and joins written so that the planner cannot pick a
 -- k²-row order. A step that runs out is done again at a report's limit.
 -- A section that takes $1 names it in every statement (the statements of a command share its parameters).
+-- Not done ahead: batching each content during the read phase, once an image referencing it is committed (tried in
+-- wip/overlap, commit cb6fd6d: a table derived_early of contents batched ahead, merged by the step), moved 0.12 s of the
+-- step out of the tail at synthetic scale 4 but lengthened the read phase by 0.09 s (that phase already keeps both cores
+-- busy: the scan's CPU is ~1.95 cores there) and added ~15-25 MB to the peak RSS; wall time unchanged (3.92 vs 3.91 s,
+-- medians of 5). It paid only with CPU idle during the read (--jobs 1: 6.60 -> 6.42 s).
 
 -- @section stale
 -- Whether a covered layer content is gone or was replaced: then the derived tables (and derived_pending) are dropped
@@ -201,16 +206,32 @@ WHERE getvariable('derived_delta');
 -- @section part
 -- The first 5 paths of each content of the part from one sort of its distinct (content, path) pairs (not a partition
 -- per content, which DuckDB keeps in memory): each pair sees the 5 before it; the row that ends a content's first 5
--- (its 5th path, or its last if it has fewer) holds them all. A round of one batch with nothing pending
--- (derived_one_batch) needs no pairs: that batch's lists (one row per content) are its first 5 paths already.
+-- (its 5th path, or its last if it has fewer) holds them all. Only contents with rows from several batches need those
+-- pairs: a content one batch holds (every content of a round of one batch with nothing pending, derived_one_batch;
+-- most of a step's contents when its batches are layer contents with few files in common) has its first 5 paths in
+-- that batch's list already. (Counted per content without its paths: no per-content state holds strings.)
 INSERT INTO derived_content_stats
 WITH added_rows AS NOT MATERIALIZED (
          SELECT * FROM derived_partials WHERE derived_in_part(xxh128, size)
          UNION ALL
          SELECT * FROM derived_pending WHERE derived_in_part(xxh128, size)),
+     sums AS (SELECT xxh128, size, sum(occurrences) AS occurrences, sum(layers) AS layers, count(*) AS batches
+              FROM added_rows
+              GROUP BY ALL),
+     several AS (SELECT a.xxh128, a.size, a.paths FROM added_rows a
+                 SEMI JOIN (SELECT xxh128, size FROM sums WHERE batches > 1) s
+                   ON s.xxh128 IS NOT DISTINCT FROM a.xxh128 AND s.size = a.size
+                 WHERE NOT getvariable('derived_one_batch')),
+     single AS (SELECT a.xxh128, a.size, a.paths FROM added_rows a
+                SEMI JOIN (SELECT xxh128, size FROM sums WHERE batches = 1) s
+                  ON s.xxh128 IS NOT DISTINCT FROM a.xxh128 AND s.size = a.size
+                WHERE NOT getvariable('derived_one_batch')
+                UNION ALL
+                SELECT xxh128, size, paths FROM added_rows
+                WHERE getvariable('derived_one_batch')),
      derived_pairs AS (
          SELECT xxh128, size, path, {'h': xxh128, 's': size} AS content
-         FROM (SELECT DISTINCT xxh128, size, unnest(paths) AS path FROM added_rows WHERE NOT getvariable('derived_one_batch'))),
+         FROM (SELECT DISTINCT xxh128, size, unnest(paths) AS path FROM several)),
      w AS (SELECT xxh128, size, path,
                   lag(path, 1) OVER o AS q1, lag(path, 2) OVER o AS q2, lag(path, 3) OVER o AS q3, lag(path, 4) OVER o AS q4,
                   1 + CAST(lag(content, 1) OVER o IS NOT DISTINCT FROM content AS INTEGER)
@@ -227,11 +248,7 @@ WITH added_rows AS NOT MATERIALIZED (
                 FROM w
                 WHERE (k = 5 AND NOT after_5th) OR (k < 5 AND last)
                 UNION ALL
-                SELECT xxh128, size, paths FROM added_rows
-                WHERE getvariable('derived_one_batch')),
-     sums AS (SELECT xxh128, size, sum(occurrences) AS occurrences, sum(layers) AS layers
-              FROM added_rows
-              GROUP BY ALL),
+                SELECT xxh128, size, paths FROM single),
      added AS (SELECT s.xxh128, s.size, s.occurrences, s.layers, p.paths
                FROM sums s JOIN firsts p ON p.xxh128 IS NOT DISTINCT FROM s.xxh128 AND p.size = s.size),
      -- The rows there are (as the view content_stats reads them), each with the base row it is or replaces; and

@@ -251,6 +251,30 @@ public sealed class DerivedTablesTests
         AssertViewsAsLive(many);
     }
 
+    [Theory]
+    [InlineData(Never)]
+    [InlineData(Always)]
+    public void A_merge_of_many_batches_takes_the_paths_of_a_content_one_batch_holds_as_they_are(long deltaRows)
+    {
+        using var dir = new TempDir();
+        using var db = LayerStatsDatabase.Open(dir.File("d.duckdb"));
+        Fill(db, layers: (0, 26), interleavedFrom: 20, images: (0, 9));
+        SpreadHashes(db);
+        // Besides the contents spread over many layers (batches), contents of one layer each: a few files of every layer
+        // get a hash of their own (the same for two files of a layer with 12 entries or more: a content twice in a layer).
+        Execute(db, "UPDATE files SET xxh128 = 7000 + content_id, size = 5 WHERE kind = 'file' AND seq IN (4, 12)");
+        Execute(db, "UPDATE files SET xxh128 = 9000 + 100 * content_id + seq WHERE kind = 'file' AND seq IN (1, 2)");
+        Assert.Equal(0, Snapshot(db, 1, deltaRows));
+        Assert.True(Fresh(db));
+        // Both kinds, in a merge of many batches: contents in one layer only (so one batch), with one or two occurrences,
+        // and contents in many.
+        Assert.True(Scalar(db, "SELECT count(*) FROM content_stats WHERE layers = 1 AND occurrences = 1") >= 20);
+        Assert.True(Scalar(db, "SELECT count(*) FROM content_stats WHERE layers = 1 AND occurrences = 2 AND len(example_paths) = 2") >= 5);
+        Assert.True(Scalar(db, "SELECT count(*) FROM content_stats WHERE layers >= 4 AND len(example_paths) = 5") >= 3);
+        AssertDefinitions(db);
+        AssertViewsAsLive(db);
+    }
+
     /// <summary>
     /// The test contents' hashes (k × 2^64, k &lt; 23: all in the lowest 23rd of the range) spread over the whole range
     /// of xxh128, so that the merge's parts (ranges of it) each hold some; and a regular file without a hash (none
