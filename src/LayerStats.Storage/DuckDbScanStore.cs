@@ -779,10 +779,8 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     {
         var image = record.Image;
         string id = image.Id.ToString();
-        bool optimizerOff = false;
-        try
+        using (var tx = _connection.BeginTransaction())
         {
-            using var tx = _connection.BeginTransaction();
             bool exists;
             if (_absentImages.Contains(id))
             {
@@ -807,36 +805,58 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 return;
             }
 
+            // A new image: its statements are prepared once per connection (see NativeStatement), planned with the
+            // optimizer (the config's look-up by the key's index) and only executed here.
             // Images may share a config blob. (WHERE NOT EXISTS, a look-up by the key's index: about half the CPU of ON
             // CONFLICT DO NOTHING in DuckDB.)
             string configDigest = image.ConfigDigest.ToString();
-            using (var insertConfig = Command(
-                "INSERT INTO configs SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM configs WHERE digest = ?)", configDigest, image.ConfigBytes.ToArray(), configDigest))
-            {
-                insertConfig.ExecuteNonQuery();
-            }
+            Statement("INSERT INTO configs SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM configs WHERE digest = $1)")
+                .Text(configDigest).Blob(image.ConfigBytes.ToArray()).Execute();
 
-            // The rest are plain INSERT ... VALUES, which the optimizer cannot improve (see SetOptimizer).
-            SetOptimizer(_connection, enabled: false);
-            optimizerOff = true;
+            // NULLs are written into the statement's text (a NULL bound to a typed parameter makes DuckDB plan it again):
+            // one prepared statement per pattern of NULLs.
             var config = image.Config;
             var f = record.Figures;
-            using (var insert = Command(
-                "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                id, image.ManifestDigest?.ToString(), image.ManifestMediaType, configDigest,
-                config.Platform.Os, config.Platform.Architecture, config.Platform.Variant, config.Created,
-                image.Layers.Count, record.CompressedBytes, record.UncompressedBytes, f.HiddenBytes, f.HiddenFiles,
-                f.Efficiency, f.WastedBytes, double.IsFinite(f.UserWastedPercent) ? f.UserWastedPercent : null, f.DiveSizeBytes, f.DiveUserSizeBytes, runId, runId))
-            {
-                insert.ExecuteNonQuery();
-            }
+            string? manifestDigest = image.ManifestDigest?.ToString();
+            double? userWasted = double.IsFinite(f.UserWastedPercent) ? f.UserWastedPercent : null;
+            int nulls = (manifestDigest is null ? 1 : 0) | (config.Platform.Variant is null ? 2 : 0) | (config.Created is null ? 4 : 0) | (userWasted is null ? 8 : 0);
+            Statement(InsertImageSql[nulls])
+                .Text(id).TextOrSkip(manifestDigest).Text(image.ManifestMediaType).Text(configDigest)
+                .Text(config.Platform.Os).Text(config.Platform.Architecture).TextOrSkip(config.Platform.Variant).TimestampTzOrSkip(config.Created)
+                .Int32(image.Layers.Count).Int64(record.CompressedBytes).Int64(record.UncompressedBytes).Int64(f.HiddenBytes).Int64(f.HiddenFiles)
+                .Double(f.Efficiency).Int64(f.WastedBytes).DoubleOrSkip(userWasted)
+                .Int64(f.DiveSizeBytes).Int64(f.DiveUserSizeBytes).Int32(runId).Int32(runId)
+                .Execute();
 
-            // Multi-row VALUES: a statement costs about half of creating and closing an appender for a few rows. (Plain
-            // loops: LINQ over ints is generic code the runtime compiles on first use, see StoredLookup.)
+            // Multi-row VALUES. Up to PreparedImageLayers rows: one prepared statement per row count and pattern of
+            // NULL created_by; more (rare): a command as before. (Plain loops: LINQ over ints is generic code the runtime
+            // compiles on first use, see StoredLookup.)
             var createdBy = config.LayerCreatedBy();
             for (int start = 0; start < image.Layers.Count; start += LookupChunk / 5)
             {
                 int count = Math.Min(LookupChunk / 5, image.Layers.Count - start);
+                if (count <= PreparedImageLayers)
+                {
+                    int mask = 0;
+                    for (int i = 0; i < count; i++)
+                    {
+                        mask |= createdBy[start + i] is null ? 1 << i : 0;
+                    }
+
+                    var insertLayers = Statement(ImageLayersSql(count, mask));
+                    for (int i = start; i < start + count; i++)
+                    {
+                        insertLayers.Text(id).Int32(i).Text(image.Layers[i].Digest.ToString()).Text(config.DiffIds[i].ToString());
+                        if (createdBy[i] is { } text)
+                        {
+                            insertLayers.Text(text);
+                        }
+                    }
+
+                    insertLayers.Execute();
+                    continue;
+                }
+
                 var parameters = new object?[count * 5];
                 for (int i = start, at = 0; i < start + count; i++)
                 {
@@ -847,29 +867,72 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                     parameters[at++] = createdBy[i];
                 }
 
-                using var insertLayers = Command($"INSERT INTO image_layers VALUES {Rows(count, 5)}", parameters);
-                insertLayers.ExecuteNonQuery();
+                using var command = Command($"INSERT INTO image_layers VALUES {Rows(count, 5)}", parameters);
+                command.ExecuteNonQuery();
             }
 
             // A new image has no references and no run_images row yet: plain inserts (an upsert costs 4-5 times as much).
             InsertReferences(runId, id, record.References);
-            using (var seen = Command("INSERT INTO run_images VALUES (?, ?)", runId, id))
-            {
-                seen.ExecuteNonQuery();
-            }
-
+            Statement("INSERT INTO run_images VALUES (?, ?)").Int32(runId).Text(id).Execute();
             tx.Commit();
-        }
-        finally
-        {
-            if (optimizerOff)
-            {
-                SetOptimizer(_connection, enabled: true); // after the transaction: a failed one has been rolled back
-            }
         }
 
         _absentImages.Remove(id);
     }
+
+    /// <summary>The store connection's prepared statements (see <see cref="NativeStatement"/>).</summary>
+    private StatementCache? _statements;
+
+    private NativeStatement Statement(string sql) => (_statements ??= new StatementCache(_connection)).Get(sql);
+
+    /// <summary>Rows of image_layers inserted by one prepared statement (per row count and pattern of NULLs: at most 2^n).</summary>
+    private const int PreparedImageLayers = 6;
+
+    /// <summary>The images INSERT for each pattern of NULLs (bit 0: manifest_digest, 1: variant, 2: created, 3: dive_user_wasted_percent).</summary>
+    private static readonly string[] InsertImageSql = BuildInsertImageSql();
+
+    private static string[] BuildInsertImageSql()
+    {
+        int[] nullable = [2, 7, 8, 16]; // 1-based columns
+        var texts = new string[16];
+        for (int mask = 0; mask < 16; mask++)
+        {
+            var values = new string[20];
+            Array.Fill(values, "?");
+            for (int bit = 0; bit < nullable.Length; bit++)
+            {
+                if ((mask & (1 << bit)) != 0)
+                {
+                    values[nullable[bit] - 1] = "NULL";
+                }
+            }
+
+            texts[mask] = $"INSERT INTO images VALUES ({string.Join(", ", values)})";
+        }
+
+        return texts;
+    }
+
+    /// <summary>The image_layers INSERT of <paramref name="rows"/> rows, with NULL for created_by in the rows of <paramref name="nullCreatedBy"/>'s bits; made once.</summary>
+    private string ImageLayersSql(int rows, int nullCreatedBy)
+    {
+        int key = (rows << PreparedImageLayers) | nullCreatedBy;
+        if (!_imageLayersSql.TryGetValue(key, out string? sql))
+        {
+            var text = new System.Text.StringBuilder("INSERT INTO image_layers VALUES ");
+            for (int i = 0; i < rows; i++)
+            {
+                text.Append(i == 0 ? "" : ", ").Append((nullCreatedBy & (1 << i)) != 0 ? "(?, ?, ?, ?, NULL)" : "(?, ?, ?, ?, ?)");
+            }
+
+            sql = text.ToString();
+            _imageLayersSql.Add(key, sql);
+        }
+
+        return sql;
+    }
+
+    private readonly Dictionary<int, string> _imageLayersSql = [];
 
     /// <summary>
     /// Turns DuckDB's optimizer off or on for a connection's next statements. A plain INSERT ... VALUES gains nothing
@@ -915,6 +978,17 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         for (int start = 0; start < rows.Count; start += LookupChunk / 8)
         {
             int count = Math.Min(LookupChunk / 8, rows.Count - start);
+            if (count == 1)
+            {
+                // The usual case: one reference, prepared (index_digest NULL written into the text, see CommitImage).
+                var row = rows[start];
+                Statement(row.IndexDigest is null ? InsertReferenceNoIndexSql : InsertReferenceSql)
+                    .Text(id).Text(row.Source).Text(row.Repository).Text(row.Tag).TextOrSkip(row.IndexDigest)
+                    .Int32(runId).Int32(runId)
+                    .Execute();
+                continue;
+            }
+
             var parameters = new object?[count * 7];
             for (int i = start, at = 0; i < start + count; i++)
             {
@@ -932,6 +1006,10 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             cmd.ExecuteNonQuery();
         }
     }
+
+    private const string InsertReferenceSql = "INSERT INTO image_refs VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+    private const string InsertReferenceNoIndexSql = "INSERT INTO image_refs VALUES (?, ?, ?, ?, NULL, ?, ?)";
 
     /// <summary>One image_refs row of a new image (<see cref="InsertReferences"/>).</summary>
     private sealed class ReferenceKey(string source, string repository, string tag)
@@ -1081,7 +1159,10 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     public void Dispose()
     {
-        // The database (and its connection) belongs to the caller.
+        // The database (and its connection) belongs to the caller; the prepared statements go now (they would hold the
+        // database open), as they do when the connection closes.
+        _statements?.Dispose();
+        _statements = null;
     }
 
     private void MarkSeen(int runId, string id)
