@@ -462,9 +462,6 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     private const string InsertLayerSql = "INSERT INTO layers VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 
-    /// <summary>The statement that inserts a layers row: plain when the row is known to be absent.</summary>
-    private string InsertLayer(string digest) =>
-        _absentLayers.Contains(digest) ? InsertLayerSql : InsertLayerSql + " ON CONFLICT DO NOTHING";
 
     /// <summary>
     /// The plan's look-up in one statement: the stored blobs with their content's hashing (a join), and the stored contents
@@ -565,7 +562,84 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     }
 
     public ILayerLoad BeginLayerLoad(int runId, Digest expectedDiffId, FileHashing hashing) =>
-        new LayerLoad(this, database.Duplicate(), runId, expectedDiffId, hashing, NextContentId());
+        new LayerLoad(this, RentLoadConnection(), runId, expectedDiffId, hashing, NextContentId());
+
+    /// <summary>
+    /// Connections of layer loads that ended cleanly, with their prepared statements, for the next loads: a connection's
+    /// prepared statements are planned once instead of once per layer (two INSERTs a layer). At most
+    /// <see cref="PooledLoadConnections"/>; all closed when the store is disposed or the database's connection closes.
+    /// </summary>
+    private readonly Stack<LoadConnection> _loadConnections = new();
+
+    private const int PooledLoadConnections = 4;
+
+    private bool _poolHooked;
+
+    private LoadConnection RentLoadConnection()
+    {
+        lock (_loadConnections)
+        {
+            if (_loadConnections.TryPop(out var pooled))
+            {
+                return pooled;
+            }
+
+            if (!_poolHooked)
+            {
+                _connection.StateChange += (_, e) =>
+                {
+                    if (e.CurrentState != System.Data.ConnectionState.Open)
+                    {
+                        CloseLoadConnections();
+                    }
+                };
+                _poolHooked = true;
+            }
+        }
+
+        var connection = database.Duplicate();
+        return new LoadConnection(connection, new StatementCache(connection));
+    }
+
+    /// <summary>Takes back the connection of a load that ended cleanly (no transaction open, no appender).</summary>
+    private void ReturnLoadConnection(LoadConnection connection)
+    {
+        lock (_loadConnections)
+        {
+            if (_loadConnections.Count < PooledLoadConnections && _connection.State == System.Data.ConnectionState.Open)
+            {
+                _loadConnections.Push(connection);
+                return;
+            }
+        }
+
+        connection.Dispose();
+    }
+
+    private void CloseLoadConnections()
+    {
+        lock (_loadConnections)
+        {
+            while (_loadConnections.TryPop(out var pooled))
+            {
+                pooled.Dispose();
+            }
+        }
+    }
+
+    /// <summary>A layer load's connection and its prepared statements.</summary>
+    private sealed class LoadConnection(DuckDBConnection connection, StatementCache statements) : IDisposable
+    {
+        public DuckDBConnection Connection { get; } = connection;
+
+        public StatementCache Statements { get; } = statements;
+
+        public void Dispose()
+        {
+            Statements.Dispose();
+            Connection.Dispose();
+        }
+    }
 
     /// <summary>
     /// content_id for the next load: one more than any in the file (rows of a load that never committed included), then
@@ -692,13 +766,44 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     public void AddLayer(int runId, LayerRecord layer)
     {
         string digest = layer.Digest.ToString();
-        using var cmd = Command(
-            InsertLayer(digest),
-            digest, layer.Size, layer.MediaType, CompressionName(layer.Compression), layer.DiffId.ToString(),
-            layer.UncompressedSize, layer.IsForeign, runId);
-        cmd.ExecuteNonQuery();
+        InsertLayerRow(_connection, _statements ??= new StatementCache(_connection), layer, digest, runId);
         _absentLayers.Remove(digest);
     }
+
+    /// <summary>
+    /// Inserts a layers row on <paramref name="connection"/>: a prepared plain INSERT when the row is known to be absent
+    /// (NULLs written into its text, see <see cref="NativeStatement"/>), else INSERT ... ON CONFLICT DO NOTHING as a command.
+    /// </summary>
+    private void InsertLayerRow(DuckDBConnection connection, StatementCache statements, LayerRecord layer, string digest, int runId)
+    {
+        string? compression = CompressionName(layer.Compression);
+        if (!_absentLayers.Contains(digest))
+        {
+            using var cmd = Command(
+                connection, InsertLayerSql + " ON CONFLICT DO NOTHING",
+                digest, layer.Size, layer.MediaType, compression, layer.DiffId.ToString(), layer.UncompressedSize, layer.IsForeign, runId);
+            cmd.ExecuteNonQuery();
+            return;
+        }
+
+        var insert = statements.Get(InsertLayerSqls[(compression is null ? 1 : 0) | (layer.UncompressedSize is null ? 2 : 0)])
+            .Text(digest).Int64(layer.Size).Text(layer.MediaType).TextOrSkip(compression).Text(layer.DiffId.ToString());
+        if (layer.UncompressedSize is { } size)
+        {
+            insert.Int64(size);
+        }
+
+        insert.Boolean(layer.IsForeign).Int32(runId).Execute();
+    }
+
+    /// <summary>The plain layers INSERT for each pattern of NULLs (bit 0: compression, 1: uncompressed_size).</summary>
+    private static readonly string[] InsertLayerSqls =
+    [
+        InsertLayerSql,
+        "INSERT INTO layers VALUES (?, ?, ?, NULL, ?, ?, ?, ?)",
+        "INSERT INTO layers VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+        "INSERT INTO layers VALUES (?, ?, ?, NULL, ?, NULL, ?, ?)",
+    ];
 
     public IEnumerable<AnalysisEntry> StreamAnalysisEntries(Digest diffId)
     {
@@ -935,18 +1040,6 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     private readonly Dictionary<int, string> _imageLayersSql = [];
 
     /// <summary>
-    /// Turns DuckDB's optimizer off or on for a connection's next statements. A plain INSERT ... VALUES gains nothing
-    /// from it, yet its passes cost ~40 % of such a statement's CPU (measured: 570 -> 350 us for an images row, 160 -> 75
-    /// for a run_images row); the pair of PRAGMAs costs ~40 us. Only around such inserts: a look-up or a DELETE needs
-    /// the optimizer (filter pushdown, index scans, column pruning).
-    /// </summary>
-    private static void SetOptimizer(DuckDBConnection connection, bool enabled)
-    {
-        using var cmd = Command(connection, enabled ? "PRAGMA enable_optimizer" : "PRAGMA disable_optimizer");
-        cmd.ExecuteNonQuery();
-    }
-
-    /// <summary>
     /// The references of an image that has none stored: one row per key (source, repository, tag), in the order the keys
     /// first come, with the last index digest given for it, as upserting them in order would leave it. Plain loops and a
     /// dictionary keyed by a string: grouping by a tuple is generic code the runtime compiles on first use (~12 ms of the
@@ -1163,6 +1256,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         // database open), as they do when the connection closes.
         _statements?.Dispose();
         _statements = null;
+        CloseLoadConnections();
     }
 
     private void MarkSeen(int runId, string id)
@@ -1303,6 +1397,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     private sealed class LayerLoad : ILayerLoad
     {
         private readonly DuckDbScanStore _store;
+        private readonly LoadConnection _pooled;
         private readonly DuckDBConnection _connection;
         private readonly string _diffId;
         private readonly long _contentId;
@@ -1321,16 +1416,17 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         /// <summary>Another load of the same content committed it first: this one's committed chunks are deleted, and it appends nothing more.</summary>
         private bool _superseded;
 
-        /// <summary>The connection's optimizer is off (<see cref="SetOptimizer"/>), for the commit's inserts.</summary>
-        private bool _optimizerOff;
+        /// <summary>The load ended by its Commit, whose statements all succeeded: its connection can serve another load.</summary>
+        private bool _reusable;
 
-        public LayerLoad(DuckDbScanStore store, DuckDBConnection connection, int runId, Digest expectedDiffId, FileHashing hashing, long contentId)
+        public LayerLoad(DuckDbScanStore store, LoadConnection connection, int runId, Digest expectedDiffId, FileHashing hashing, long contentId)
         {
             _store = store;
-            _connection = connection;
+            _pooled = connection;
+            _connection = connection.Connection;
             _runId = runId;
             _diffId = expectedDiffId.ToString();
-            _transaction = connection.BeginTransaction();
+            _transaction = _connection.BeginTransaction();
             _contentId = contentId;
             if (store.KnownContent(_diffId) is { } stored)
             {
@@ -1438,6 +1534,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 if (_store.KnownContent(content.DiffId.ToString()) is { } winner && winner.Covers(content.Hashing))
                 {
                     _store.AddLayer(_runId, layer);
+                    _reusable = true;
                     return false;
                 }
 
@@ -1454,6 +1551,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 // never here: the load that committed first superseded it, see below.)
                 Discard();
                 _store.AddLayer(_runId, layer);
+                _reusable = !_chunked;
                 return false;
             }
 
@@ -1461,32 +1559,18 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             // (committed before ours, so that no moment holds both) and that load appends nothing more.
             _store.SupersedeChunking(_diffId, this);
 
-            // Plain inserts and a delete from the small layer_loads table follow (see SetOptimizer); on this load's own
-            // connection, which ends with the load (Discard turns it on again before it deletes rows).
-            SetOptimizer(_connection, enabled: false);
-            _optimizerOff = true;
-
+            // Plain inserts, prepared once per connection (see NativeStatement); a chunked load's marker goes with them.
             if (_chunked)
             {
                 using var marker = Command(_connection, "DELETE FROM layer_loads WHERE diff_id = ?", _diffId);
                 marker.ExecuteNonQuery();
             }
 
-            using (var insert = Command(
-                _connection, "INSERT INTO layer_contents (diff_id, uncompressed_size, entries, file_hashing, run_id, content_id) VALUES (?, ?, ?, ?, ?, ?)",
-                content.DiffId.ToString(), content.UncompressedSize, content.Entries, content.Hashing.ToName(), _runId, _contentId))
-            {
-                insert.ExecuteNonQuery();
-            }
-
+            _pooled.Statements.Get("INSERT INTO layer_contents (diff_id, uncompressed_size, entries, file_hashing, run_id, content_id) VALUES (?, ?, ?, ?, ?, ?)")
+                .Text(content.DiffId.ToString()).Int64(content.UncompressedSize).Int32(content.Entries).Text(content.Hashing.ToName()).Int32(_runId).Int64(_contentId)
+                .Execute();
             string digest = layer.Digest.ToString();
-            using (var insert = Command(
-                _connection, _store.InsertLayer(digest),
-                digest, layer.Size, layer.MediaType, CompressionName(layer.Compression), layer.DiffId.ToString(),
-                layer.UncompressedSize, layer.IsForeign, _runId))
-            {
-                insert.ExecuteNonQuery();
-            }
+            _store.InsertLayerRow(_connection, _pooled.Statements, layer, digest, _runId);
 
             _transaction.Commit();
             _done = true;
@@ -1494,6 +1578,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             _store._contentIds[_diffId] = new ContentRows(_contentId, content.Entries);
             _store._contents[content.DiffId.ToString()] = content.Hashing;
             _store._absentLayers.Remove(digest);
+            _reusable = true;
             return true;
         }
 
@@ -1542,12 +1627,6 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             {
                 try
                 {
-                    if (_optimizerOff)
-                    {
-                        SetOptimizer(_connection, enabled: true); // the delete scans files: it needs the optimizer
-                        _optimizerOff = false;
-                    }
-
                     using var tx = _connection.BeginTransaction();
                     DeleteChunks(_connection, _diffId);
                     tx.Commit();
@@ -1564,14 +1643,23 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
         public void Dispose()
         {
+            bool reuse = false;
             try
             {
                 Abort();
                 _transaction.Dispose();
+                reuse = _reusable && _appender is null;
             }
             finally
             {
-                _connection.Dispose();
+                if (reuse)
+                {
+                    _store.ReturnLoadConnection(_pooled);
+                }
+                else
+                {
+                    _pooled.Dispose();
+                }
             }
         }
 
