@@ -462,9 +462,6 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     private const string InsertLayerSql = "INSERT INTO layers VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 
-    /// <summary>The statement that inserts a layers row: plain when the row is known to be absent.</summary>
-    private string InsertLayer(string digest) =>
-        _absentLayers.Contains(digest) ? InsertLayerSql : InsertLayerSql + " ON CONFLICT DO NOTHING";
 
     /// <summary>
     /// The plan's look-up in one statement: the stored blobs with their content's hashing (a join), and the stored contents
@@ -565,7 +562,84 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     }
 
     public ILayerLoad BeginLayerLoad(int runId, Digest expectedDiffId, FileHashing hashing) =>
-        new LayerLoad(this, database.Duplicate(), runId, expectedDiffId, hashing, NextContentId());
+        new LayerLoad(this, RentLoadConnection(), runId, expectedDiffId, hashing, NextContentId());
+
+    /// <summary>
+    /// Connections of layer loads that ended cleanly, with their prepared statements, for the next loads: a connection's
+    /// prepared statements are planned once instead of once per layer (two INSERTs a layer). At most
+    /// <see cref="PooledLoadConnections"/>; all closed when the store is disposed or the database's connection closes.
+    /// </summary>
+    private readonly Stack<LoadConnection> _loadConnections = new();
+
+    private const int PooledLoadConnections = 4;
+
+    private bool _poolHooked;
+
+    private LoadConnection RentLoadConnection()
+    {
+        lock (_loadConnections)
+        {
+            if (_loadConnections.TryPop(out var pooled))
+            {
+                return pooled;
+            }
+
+            if (!_poolHooked)
+            {
+                _connection.StateChange += (_, e) =>
+                {
+                    if (e.CurrentState != System.Data.ConnectionState.Open)
+                    {
+                        CloseLoadConnections();
+                    }
+                };
+                _poolHooked = true;
+            }
+        }
+
+        var connection = database.Duplicate();
+        return new LoadConnection(connection, new StatementCache(connection));
+    }
+
+    /// <summary>Takes back the connection of a load that ended cleanly (no transaction open, no appender).</summary>
+    private void ReturnLoadConnection(LoadConnection connection)
+    {
+        lock (_loadConnections)
+        {
+            if (_loadConnections.Count < PooledLoadConnections && _connection.State == System.Data.ConnectionState.Open)
+            {
+                _loadConnections.Push(connection);
+                return;
+            }
+        }
+
+        connection.Dispose();
+    }
+
+    private void CloseLoadConnections()
+    {
+        lock (_loadConnections)
+        {
+            while (_loadConnections.TryPop(out var pooled))
+            {
+                pooled.Dispose();
+            }
+        }
+    }
+
+    /// <summary>A layer load's connection and its prepared statements.</summary>
+    private sealed class LoadConnection(DuckDBConnection connection, StatementCache statements) : IDisposable
+    {
+        public DuckDBConnection Connection { get; } = connection;
+
+        public StatementCache Statements { get; } = statements;
+
+        public void Dispose()
+        {
+            Statements.Dispose();
+            Connection.Dispose();
+        }
+    }
 
     /// <summary>
     /// content_id for the next load: one more than any in the file (rows of a load that never committed included), then
@@ -692,13 +766,44 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     public void AddLayer(int runId, LayerRecord layer)
     {
         string digest = layer.Digest.ToString();
-        using var cmd = Command(
-            InsertLayer(digest),
-            digest, layer.Size, layer.MediaType, CompressionName(layer.Compression), layer.DiffId.ToString(),
-            layer.UncompressedSize, layer.IsForeign, runId);
-        cmd.ExecuteNonQuery();
+        InsertLayerRow(_connection, _statements ??= new StatementCache(_connection), layer, digest, runId);
         _absentLayers.Remove(digest);
     }
+
+    /// <summary>
+    /// Inserts a layers row on <paramref name="connection"/>: a prepared plain INSERT when the row is known to be absent
+    /// (NULLs written into its text, see <see cref="NativeStatement"/>), else INSERT ... ON CONFLICT DO NOTHING as a command.
+    /// </summary>
+    private void InsertLayerRow(DuckDBConnection connection, StatementCache statements, LayerRecord layer, string digest, int runId)
+    {
+        string? compression = CompressionName(layer.Compression);
+        if (!_absentLayers.Contains(digest))
+        {
+            using var cmd = Command(
+                connection, InsertLayerSql + " ON CONFLICT DO NOTHING",
+                digest, layer.Size, layer.MediaType, compression, layer.DiffId.ToString(), layer.UncompressedSize, layer.IsForeign, runId);
+            cmd.ExecuteNonQuery();
+            return;
+        }
+
+        var insert = statements.Get(InsertLayerSqls[(compression is null ? 1 : 0) | (layer.UncompressedSize is null ? 2 : 0)])
+            .Text(digest).Int64(layer.Size).Text(layer.MediaType).TextOrSkip(compression).Text(layer.DiffId.ToString());
+        if (layer.UncompressedSize is { } size)
+        {
+            insert.Int64(size);
+        }
+
+        insert.Boolean(layer.IsForeign).Int32(runId).Execute();
+    }
+
+    /// <summary>The plain layers INSERT for each pattern of NULLs (bit 0: compression, 1: uncompressed_size).</summary>
+    private static readonly string[] InsertLayerSqls =
+    [
+        InsertLayerSql,
+        "INSERT INTO layers VALUES (?, ?, ?, NULL, ?, ?, ?, ?)",
+        "INSERT INTO layers VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+        "INSERT INTO layers VALUES (?, ?, ?, NULL, ?, NULL, ?, ?)",
+    ];
 
     public IEnumerable<AnalysisEntry> StreamAnalysisEntries(Digest diffId)
     {
@@ -779,10 +884,8 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     {
         var image = record.Image;
         string id = image.Id.ToString();
-        bool optimizerOff = false;
-        try
+        using (var tx = _connection.BeginTransaction())
         {
-            using var tx = _connection.BeginTransaction();
             bool exists;
             if (_absentImages.Contains(id))
             {
@@ -807,36 +910,58 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 return;
             }
 
+            // A new image: its statements are prepared once per connection (see NativeStatement), planned with the
+            // optimizer (the config's look-up by the key's index) and only executed here.
             // Images may share a config blob. (WHERE NOT EXISTS, a look-up by the key's index: about half the CPU of ON
             // CONFLICT DO NOTHING in DuckDB.)
             string configDigest = image.ConfigDigest.ToString();
-            using (var insertConfig = Command(
-                "INSERT INTO configs SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM configs WHERE digest = ?)", configDigest, image.ConfigBytes.ToArray(), configDigest))
-            {
-                insertConfig.ExecuteNonQuery();
-            }
+            Statement("INSERT INTO configs SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM configs WHERE digest = $1)")
+                .Text(configDigest).Blob(image.ConfigBytes.ToArray()).Execute();
 
-            // The rest are plain INSERT ... VALUES, which the optimizer cannot improve (see SetOptimizer).
-            SetOptimizer(_connection, enabled: false);
-            optimizerOff = true;
+            // NULLs are written into the statement's text (a NULL bound to a typed parameter makes DuckDB plan it again):
+            // one prepared statement per pattern of NULLs.
             var config = image.Config;
             var f = record.Figures;
-            using (var insert = Command(
-                "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                id, image.ManifestDigest?.ToString(), image.ManifestMediaType, configDigest,
-                config.Platform.Os, config.Platform.Architecture, config.Platform.Variant, config.Created,
-                image.Layers.Count, record.CompressedBytes, record.UncompressedBytes, f.HiddenBytes, f.HiddenFiles,
-                f.Efficiency, f.WastedBytes, double.IsFinite(f.UserWastedPercent) ? f.UserWastedPercent : null, f.DiveSizeBytes, f.DiveUserSizeBytes, runId, runId))
-            {
-                insert.ExecuteNonQuery();
-            }
+            string? manifestDigest = image.ManifestDigest?.ToString();
+            double? userWasted = double.IsFinite(f.UserWastedPercent) ? f.UserWastedPercent : null;
+            int nulls = (manifestDigest is null ? 1 : 0) | (config.Platform.Variant is null ? 2 : 0) | (config.Created is null ? 4 : 0) | (userWasted is null ? 8 : 0);
+            Statement(InsertImageSql[nulls])
+                .Text(id).TextOrSkip(manifestDigest).Text(image.ManifestMediaType).Text(configDigest)
+                .Text(config.Platform.Os).Text(config.Platform.Architecture).TextOrSkip(config.Platform.Variant).TimestampTzOrSkip(config.Created)
+                .Int32(image.Layers.Count).Int64(record.CompressedBytes).Int64(record.UncompressedBytes).Int64(f.HiddenBytes).Int64(f.HiddenFiles)
+                .Double(f.Efficiency).Int64(f.WastedBytes).DoubleOrSkip(userWasted)
+                .Int64(f.DiveSizeBytes).Int64(f.DiveUserSizeBytes).Int32(runId).Int32(runId)
+                .Execute();
 
-            // Multi-row VALUES: a statement costs about half of creating and closing an appender for a few rows. (Plain
-            // loops: LINQ over ints is generic code the runtime compiles on first use, see StoredLookup.)
+            // Multi-row VALUES. Up to PreparedImageLayers rows: one prepared statement per row count and pattern of
+            // NULL created_by; more (rare): a command as before. (Plain loops: LINQ over ints is generic code the runtime
+            // compiles on first use, see StoredLookup.)
             var createdBy = config.LayerCreatedBy();
             for (int start = 0; start < image.Layers.Count; start += LookupChunk / 5)
             {
                 int count = Math.Min(LookupChunk / 5, image.Layers.Count - start);
+                if (count <= PreparedImageLayers)
+                {
+                    int mask = 0;
+                    for (int i = 0; i < count; i++)
+                    {
+                        mask |= createdBy[start + i] is null ? 1 << i : 0;
+                    }
+
+                    var insertLayers = Statement(ImageLayersSql(count, mask));
+                    for (int i = start; i < start + count; i++)
+                    {
+                        insertLayers.Text(id).Int32(i).Text(image.Layers[i].Digest.ToString()).Text(config.DiffIds[i].ToString());
+                        if (createdBy[i] is { } text)
+                        {
+                            insertLayers.Text(text);
+                        }
+                    }
+
+                    insertLayers.Execute();
+                    continue;
+                }
+
                 var parameters = new object?[count * 5];
                 for (int i = start, at = 0; i < start + count; i++)
                 {
@@ -847,41 +972,72 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                     parameters[at++] = createdBy[i];
                 }
 
-                using var insertLayers = Command($"INSERT INTO image_layers VALUES {Rows(count, 5)}", parameters);
-                insertLayers.ExecuteNonQuery();
+                using var command = Command($"INSERT INTO image_layers VALUES {Rows(count, 5)}", parameters);
+                command.ExecuteNonQuery();
             }
 
             // A new image has no references and no run_images row yet: plain inserts (an upsert costs 4-5 times as much).
             InsertReferences(runId, id, record.References);
-            using (var seen = Command("INSERT INTO run_images VALUES (?, ?)", runId, id))
-            {
-                seen.ExecuteNonQuery();
-            }
-
+            Statement("INSERT INTO run_images VALUES (?, ?)").Int32(runId).Text(id).Execute();
             tx.Commit();
-        }
-        finally
-        {
-            if (optimizerOff)
-            {
-                SetOptimizer(_connection, enabled: true); // after the transaction: a failed one has been rolled back
-            }
         }
 
         _absentImages.Remove(id);
     }
 
-    /// <summary>
-    /// Turns DuckDB's optimizer off or on for a connection's next statements. A plain INSERT ... VALUES gains nothing
-    /// from it, yet its passes cost ~40 % of such a statement's CPU (measured: 570 -> 350 us for an images row, 160 -> 75
-    /// for a run_images row); the pair of PRAGMAs costs ~40 us. Only around such inserts: a look-up or a DELETE needs
-    /// the optimizer (filter pushdown, index scans, column pruning).
-    /// </summary>
-    private static void SetOptimizer(DuckDBConnection connection, bool enabled)
+    /// <summary>The store connection's prepared statements (see <see cref="NativeStatement"/>).</summary>
+    private StatementCache? _statements;
+
+    private NativeStatement Statement(string sql) => (_statements ??= new StatementCache(_connection)).Get(sql);
+
+    /// <summary>Rows of image_layers inserted by one prepared statement (per row count and pattern of NULLs: at most 2^n).</summary>
+    private const int PreparedImageLayers = 6;
+
+    /// <summary>The images INSERT for each pattern of NULLs (bit 0: manifest_digest, 1: variant, 2: created, 3: dive_user_wasted_percent).</summary>
+    private static readonly string[] InsertImageSql = BuildInsertImageSql();
+
+    private static string[] BuildInsertImageSql()
     {
-        using var cmd = Command(connection, enabled ? "PRAGMA enable_optimizer" : "PRAGMA disable_optimizer");
-        cmd.ExecuteNonQuery();
+        int[] nullable = [2, 7, 8, 16]; // 1-based columns
+        var texts = new string[16];
+        for (int mask = 0; mask < 16; mask++)
+        {
+            var values = new string[20];
+            Array.Fill(values, "?");
+            for (int bit = 0; bit < nullable.Length; bit++)
+            {
+                if ((mask & (1 << bit)) != 0)
+                {
+                    values[nullable[bit] - 1] = "NULL";
+                }
+            }
+
+            texts[mask] = $"INSERT INTO images VALUES ({string.Join(", ", values)})";
+        }
+
+        return texts;
     }
+
+    /// <summary>The image_layers INSERT of <paramref name="rows"/> rows, with NULL for created_by in the rows of <paramref name="nullCreatedBy"/>'s bits; made once.</summary>
+    private string ImageLayersSql(int rows, int nullCreatedBy)
+    {
+        int key = (rows << PreparedImageLayers) | nullCreatedBy;
+        if (!_imageLayersSql.TryGetValue(key, out string? sql))
+        {
+            var text = new System.Text.StringBuilder("INSERT INTO image_layers VALUES ");
+            for (int i = 0; i < rows; i++)
+            {
+                text.Append(i == 0 ? "" : ", ").Append((nullCreatedBy & (1 << i)) != 0 ? "(?, ?, ?, ?, NULL)" : "(?, ?, ?, ?, ?)");
+            }
+
+            sql = text.ToString();
+            _imageLayersSql.Add(key, sql);
+        }
+
+        return sql;
+    }
+
+    private readonly Dictionary<int, string> _imageLayersSql = [];
 
     /// <summary>
     /// The references of an image that has none stored: one row per key (source, repository, tag), in the order the keys
@@ -915,6 +1071,17 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         for (int start = 0; start < rows.Count; start += LookupChunk / 8)
         {
             int count = Math.Min(LookupChunk / 8, rows.Count - start);
+            if (count == 1)
+            {
+                // The usual case: one reference, prepared (index_digest NULL written into the text, see CommitImage).
+                var row = rows[start];
+                Statement(row.IndexDigest is null ? InsertReferenceNoIndexSql : InsertReferenceSql)
+                    .Text(id).Text(row.Source).Text(row.Repository).Text(row.Tag).TextOrSkip(row.IndexDigest)
+                    .Int32(runId).Int32(runId)
+                    .Execute();
+                continue;
+            }
+
             var parameters = new object?[count * 7];
             for (int i = start, at = 0; i < start + count; i++)
             {
@@ -932,6 +1099,10 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             cmd.ExecuteNonQuery();
         }
     }
+
+    private const string InsertReferenceSql = "INSERT INTO image_refs VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+    private const string InsertReferenceNoIndexSql = "INSERT INTO image_refs VALUES (?, ?, ?, ?, NULL, ?, ?)";
 
     /// <summary>One image_refs row of a new image (<see cref="InsertReferences"/>).</summary>
     private sealed class ReferenceKey(string source, string repository, string tag)
@@ -1081,7 +1252,11 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     public void Dispose()
     {
-        // The database (and its connection) belongs to the caller.
+        // The database (and its connection) belongs to the caller; the prepared statements go now (they would hold the
+        // database open), as they do when the connection closes.
+        _statements?.Dispose();
+        _statements = null;
+        CloseLoadConnections();
     }
 
     private void MarkSeen(int runId, string id)
@@ -1222,6 +1397,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     private sealed class LayerLoad : ILayerLoad
     {
         private readonly DuckDbScanStore _store;
+        private readonly LoadConnection _pooled;
         private readonly DuckDBConnection _connection;
         private readonly string _diffId;
         private readonly long _contentId;
@@ -1240,16 +1416,17 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         /// <summary>Another load of the same content committed it first: this one's committed chunks are deleted, and it appends nothing more.</summary>
         private bool _superseded;
 
-        /// <summary>The connection's optimizer is off (<see cref="SetOptimizer"/>), for the commit's inserts.</summary>
-        private bool _optimizerOff;
+        /// <summary>The load ended by its Commit, whose statements all succeeded: its connection can serve another load.</summary>
+        private bool _reusable;
 
-        public LayerLoad(DuckDbScanStore store, DuckDBConnection connection, int runId, Digest expectedDiffId, FileHashing hashing, long contentId)
+        public LayerLoad(DuckDbScanStore store, LoadConnection connection, int runId, Digest expectedDiffId, FileHashing hashing, long contentId)
         {
             _store = store;
-            _connection = connection;
+            _pooled = connection;
+            _connection = connection.Connection;
             _runId = runId;
             _diffId = expectedDiffId.ToString();
-            _transaction = connection.BeginTransaction();
+            _transaction = _connection.BeginTransaction();
             _contentId = contentId;
             if (store.KnownContent(_diffId) is { } stored)
             {
@@ -1357,6 +1534,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 if (_store.KnownContent(content.DiffId.ToString()) is { } winner && winner.Covers(content.Hashing))
                 {
                     _store.AddLayer(_runId, layer);
+                    _reusable = true;
                     return false;
                 }
 
@@ -1373,6 +1551,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 // never here: the load that committed first superseded it, see below.)
                 Discard();
                 _store.AddLayer(_runId, layer);
+                _reusable = !_chunked;
                 return false;
             }
 
@@ -1380,32 +1559,18 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             // (committed before ours, so that no moment holds both) and that load appends nothing more.
             _store.SupersedeChunking(_diffId, this);
 
-            // Plain inserts and a delete from the small layer_loads table follow (see SetOptimizer); on this load's own
-            // connection, which ends with the load (Discard turns it on again before it deletes rows).
-            SetOptimizer(_connection, enabled: false);
-            _optimizerOff = true;
-
+            // Plain inserts, prepared once per connection (see NativeStatement); a chunked load's marker goes with them.
             if (_chunked)
             {
                 using var marker = Command(_connection, "DELETE FROM layer_loads WHERE diff_id = ?", _diffId);
                 marker.ExecuteNonQuery();
             }
 
-            using (var insert = Command(
-                _connection, "INSERT INTO layer_contents (diff_id, uncompressed_size, entries, file_hashing, run_id, content_id) VALUES (?, ?, ?, ?, ?, ?)",
-                content.DiffId.ToString(), content.UncompressedSize, content.Entries, content.Hashing.ToName(), _runId, _contentId))
-            {
-                insert.ExecuteNonQuery();
-            }
-
+            _pooled.Statements.Get("INSERT INTO layer_contents (diff_id, uncompressed_size, entries, file_hashing, run_id, content_id) VALUES (?, ?, ?, ?, ?, ?)")
+                .Text(content.DiffId.ToString()).Int64(content.UncompressedSize).Int32(content.Entries).Text(content.Hashing.ToName()).Int32(_runId).Int64(_contentId)
+                .Execute();
             string digest = layer.Digest.ToString();
-            using (var insert = Command(
-                _connection, _store.InsertLayer(digest),
-                digest, layer.Size, layer.MediaType, CompressionName(layer.Compression), layer.DiffId.ToString(),
-                layer.UncompressedSize, layer.IsForeign, _runId))
-            {
-                insert.ExecuteNonQuery();
-            }
+            _store.InsertLayerRow(_connection, _pooled.Statements, layer, digest, _runId);
 
             _transaction.Commit();
             _done = true;
@@ -1413,6 +1578,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             _store._contentIds[_diffId] = new ContentRows(_contentId, content.Entries);
             _store._contents[content.DiffId.ToString()] = content.Hashing;
             _store._absentLayers.Remove(digest);
+            _reusable = true;
             return true;
         }
 
@@ -1461,12 +1627,6 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             {
                 try
                 {
-                    if (_optimizerOff)
-                    {
-                        SetOptimizer(_connection, enabled: true); // the delete scans files: it needs the optimizer
-                        _optimizerOff = false;
-                    }
-
                     using var tx = _connection.BeginTransaction();
                     DeleteChunks(_connection, _diffId);
                     tx.Commit();
@@ -1483,14 +1643,23 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
         public void Dispose()
         {
+            bool reuse = false;
             try
             {
                 Abort();
                 _transaction.Dispose();
+                reuse = _reusable && _appender is null;
             }
             finally
             {
-                _connection.Dispose();
+                if (reuse)
+                {
+                    _store.ReturnLoadConnection(_pooled);
+                }
+                else
+                {
+                    _pooled.Dispose();
+                }
             }
         }
 

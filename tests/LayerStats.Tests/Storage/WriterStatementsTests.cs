@@ -95,6 +95,134 @@ public sealed class WriterStatementsTests
         Assert.Equal(1L, Count(db, "SELECT count(*) FROM run_images"));
     }
 
+    [Fact]
+    public void The_prepared_inserts_write_each_value_and_each_null_where_it_belongs()
+    {
+        using var dir = new TempDir();
+        using var open = new OpenStore(dir.File("t.duckdb"), FileHashing.Xxh128);
+        var (db, store, run) = (open.Database, open.Store, open.Run);
+        var second = Digest.Compute("second blob"u8);
+        var foreign = Digest.Compute("foreign blob"u8);
+        Load(store, run, BlobDigest, FileHashing.Xxh128);
+        // A foreign layer (no compression, no size) through the same prepared statement shape as a loaded one, absent.
+        Assert.Empty(store.FindLayers(new HashSet<Digest> { second, foreign }));
+        store.AddLayer(run, new LayerRecord(foreign, 7, MediaTypes.OciLayer, null, DiffId, null, true));
+        store.AddLayer(run, new LayerRecord(second, 8, MediaTypes.OciLayer, Compression.Zstd, DiffId, 3072, false));
+        store.AddLayer(run, new LayerRecord(second, 8, MediaTypes.OciLayer, Compression.Zstd, DiffId, 3072, false)); // stored now: upsert
+        Assert.Equal(
+            new[]
+            {
+                new object?[] { BlobDigest.ToString(), 10L, MediaTypes.OciLayer, "none", DiffId.ToString(), 3072L, false, run },
+                new object?[] { foreign.ToString(), 7L, MediaTypes.OciLayer, null, DiffId.ToString(), null, true, run },
+                new object?[] { second.ToString(), 8L, MediaTypes.OciLayer, "zstd", DiffId.ToString(), 3072L, false, run },
+            }.OrderBy(r => (string)r[0]!, StringComparer.Ordinal),
+            ReportQueries.Run(db, "SELECT * FROM layers ORDER BY digest").Rows.Select(r => r.ToArray()));
+        Assert.Equal(
+            new object?[] { DiffId.ToString(), 3072L, 2, "xxh128", run, Count(db, "SELECT DISTINCT content_id FROM files") },
+            ReportQueries.Run(db, "SELECT * FROM layer_contents").Rows.Single().ToArray());
+
+        // Every nullable column of images set, then every one NULL; created_by set for some layers and not others.
+        var created = new DateTimeOffset(2024, 5, 6, 7, 8, 9, TimeSpan.FromHours(2)).AddTicks(1_234_560);
+        var full = Image("full", "full"u8, ""","variant":"v8","created":"2024-05-06T07:08:09.123456+02:00","history":[{"created_by":"RUN a"},{"created_by":"RUN b","empty_layer":true},{},{"created_by":"RUN c"}]""", 3);
+        var bare = Image("bare", "bare"u8, ""","history":[{},{}]""", 2, manifest: false);
+        var index = Digest.Compute("index"u8);
+        store.CommitImage(run, new ImageRecord(full, [new("src.tar", "repo", "1", index)], 30, 9216, new ImageFigures(5, 1, 0.75, 40, 0.25, 100, 60)));
+        store.CommitImage(run, new ImageRecord(bare, [new("bare.tar", null, null, null)], 20, 6144, new ImageFigures(0, 0, 1.0, 0, double.NaN, 3, 0)));
+
+        var images = ReportQueries.Run(
+            db,
+            "SELECT * EXCLUDE (created), epoch_us(created) FROM images ORDER BY layer_count DESC").Rows.Select(r => r.ToArray()).ToList();
+        long createdMicros = (created.UtcTicks - DateTimeOffset.UnixEpoch.Ticks) / 10;
+        Assert.Equal(
+            new object?[]
+            {
+                full.Id.ToString(), full.Id.ToString(), MediaTypes.OciManifest, full.ConfigDigest.ToString(), "linux", "amd64", "v8",
+                3, 30L, 9216L, 5L, 1L, 0.75, 40L, 0.25, 100L, 60L, run, run, createdMicros,
+            },
+            images[0]);
+        Assert.Equal(
+            new object?[]
+            {
+                bare.Id.ToString(), null, MediaTypes.OciManifest, bare.ConfigDigest.ToString(), "linux", "amd64", null,
+                2, 20L, 6144L, 0L, 0L, 1.0, 0L, null, 3L, 0L, run, run, null,
+            },
+            images[1]);
+        Assert.Equal(
+            new[]
+            {
+                new object?[] { full.Id.ToString(), 0, LayerDigest(0).ToString(), DiffId.ToString(), "RUN a" },
+                new object?[] { full.Id.ToString(), 1, LayerDigest(1).ToString(), DiffId.ToString(), null },
+                new object?[] { full.Id.ToString(), 2, LayerDigest(2).ToString(), DiffId.ToString(), "RUN c" },
+                new object?[] { bare.Id.ToString(), 0, LayerDigest(0).ToString(), DiffId.ToString(), null },
+                new object?[] { bare.Id.ToString(), 1, LayerDigest(1).ToString(), DiffId.ToString(), null },
+            },
+            ReportQueries.Run(db, $"SELECT * FROM image_layers ORDER BY image_id = '{full.Id}' DESC, position").Rows.Select(r => r.ToArray()));
+        Assert.Equal(
+            new[]
+            {
+                Ref(bare, "bare.tar", "", "", null, run, run),
+                Ref(full, "src.tar", "repo", "1", index.ToString(), run, run),
+            },
+            ReportQueries.Run(db, $"SELECT * FROM image_refs ORDER BY source").Rows.Select(r => r.ToArray()));
+        Assert.Equal(2L, Count(db, $"SELECT count(*) FROM run_images WHERE run_id = {run}"));
+        Assert.Equal(2L, Count(db, "SELECT count(*) FROM configs"));
+        Assert.Equal(
+            System.Text.Encoding.UTF8.GetString(full.ConfigBytes.Span),
+            System.Text.Encoding.UTF8.GetString((byte[])ReportQueries.Run(db, $"SELECT content FROM configs WHERE digest = '{full.ConfigDigest}'").Rows[0][0]!));
+    }
+
+    [Fact]
+    public void Layer_loads_share_connections_and_a_database_closed_without_disposing_its_store_lets_its_file_go()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("t.duckdb");
+        var db = LayerStatsDatabase.Open(path);
+        var store = new DuckDbScanStore(db);
+        int run = store.BeginRun(new ScanRunStart(DateTimeOffset.UtcNow, "test", FileHashing.Xxh128, 1));
+        var diffIds = new List<Digest>();
+        for (int i = 0; i < 6; i++)
+        {
+            var diffId = Digest.Compute(System.Text.Encoding.UTF8.GetBytes($"content {i}"));
+            diffIds.Add(diffId);
+            var entries = new[] { new FileEntry(0, $"f{i}", EntryKind.File, i, 0x1A4, 0, 0, DateTimeOffset.UnixEpoch, null, (UInt128)i, null) };
+            using var load = store.BeginLayerLoad(run, diffId, FileHashing.Xxh128);
+            load.Append(entries);
+            if (i == 2)
+            {
+                load.Abort(); // a load that fails: its connection is not reused, its rows go
+                continue;
+            }
+
+            // Two loads open at once on their own connections (as the writer interleaves layers of two images).
+            using var other = i == 3 ? store.BeginLayerLoad(run, Digest.Compute("never committed"u8), FileHashing.Xxh128) : null;
+            other?.Append(entries);
+            var blob = Digest.Compute(System.Text.Encoding.UTF8.GetBytes($"blob {i}"));
+            Assert.True(load.Commit(new LayerRecord(blob, 10 + i, MediaTypes.OciLayer, Compression.Gzip, diffId, 512 * (i + 1), false), new LayerContentRecord(diffId, 512 * (i + 1), 1, FileHashing.Xxh128)));
+        }
+
+        var foreign = Digest.Compute("foreign"u8);
+        Assert.Empty(store.FindLayers(new HashSet<Digest> { foreign }));
+        store.AddLayer(run, new LayerRecord(foreign, 1, MediaTypes.OciLayer, null, diffIds[0], null, true)); // prepared on the store's connection
+        Assert.Equal(6L, Count(db, "SELECT count(*) FROM layers"));
+        Assert.Equal(5L, Count(db, "SELECT count(*) FROM files"));
+        Assert.Equal(
+            new[] { 0L, 1L, 3L, 4L, 5L },
+            ReportQueries.Run(db, "SELECT f.size FROM files f JOIN layer_contents c USING (diff_id, content_id) ORDER BY f.size").Rows.Select(r => Convert.ToInt64(r[0])));
+        Assert.Equal(0L, Count(db, $"SELECT count(*) FROM layer_contents WHERE diff_id = '{diffIds[2]}'"));
+
+        // The store is not disposed: closing the database closes the loads' connections and drops the prepared statements,
+        // so the file is free. A new database at the same path is empty (a kept DuckDB instance would still show the rows).
+        db.Dispose();
+        foreach (var file in Directory.GetFiles(dir.Path))
+        {
+            File.Delete(file);
+        }
+
+        using var fresh = LayerStatsDatabase.Open(path);
+        Assert.Equal(0L, Count(fresh, "SELECT count(*) FROM layers"));
+        GC.KeepAlive(store);
+    }
+
     /// <summary>The optimizer folds a false filter into an empty result; without it the plan keeps the filter.</summary>
     private static bool OptimizerOn(LayerStatsDatabase db) =>
         !Convert.ToString(ReportQueries.Run(db, "EXPLAIN SELECT 42 WHERE 1 = 0").Rows[0][1], System.Globalization.CultureInfo.InvariantCulture)!.Contains("FILTER", StringComparison.Ordinal);
@@ -224,6 +352,20 @@ public sealed class WriterStatementsTests
 
     private static ImageRecord Record(IImage image, IReadOnlyList<ImageReference> references) =>
         new(image, references, 10, 3072, new ImageFigures(0, 0, 1.0, 0, double.NaN, 3, 0));
+
+    private static Digest LayerDigest(int position) => position == 0 ? BlobDigest : Digest.Compute(System.Text.Encoding.UTF8.GetBytes($"layer {position}"));
+
+    /// <summary>An image of <paramref name="layers"/> layers of content <see cref="DiffId"/> (the first <see cref="BlobDigest"/>), its config with <paramref name="more"/> fields.</summary>
+    private static SourceImage Image(string name, ReadOnlySpan<byte> configText, string more, int layers, bool manifest = true)
+    {
+        string diffIds = string.Join(",", Enumerable.Repeat($"\"{DiffId}\"", layers));
+        byte[] config = System.Text.Encoding.UTF8.GetBytes(
+            $$"""{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[{{diffIds}}]}{{more}},"comment":"{{System.Text.Encoding.UTF8.GetString(configText)}}"}""");
+        var configDigest = Digest.Compute(config);
+        var id = manifest ? Digest.Compute(System.Text.Encoding.UTF8.GetBytes("manifest " + name)) : configDigest;
+        var blobs = Enumerable.Range(0, layers).Select(i => new BlobLayer(new Descriptor(MediaTypes.OciLayer, LayerDigest(i), 10), DiffId, null)).ToList();
+        return new SourceImage(id, manifest ? id : null, MediaTypes.OciManifest, configDigest, config, ManifestParser.ParseConfig(config, "config"), blobs);
+    }
 
     /// <summary>An image of one layer (<see cref="BlobDigest"/>); images with the same <paramref name="configText"/> share a config blob.</summary>
     private static SourceImage Image(string name, ReadOnlySpan<byte> configText)
