@@ -40,6 +40,15 @@
 -- step out of the tail at synthetic scale 4 but lengthened the read phase by 0.09 s (that phase already keeps both cores
 -- busy: the scan's CPU is ~1.95 cores there) and added ~15-25 MB to the peak RSS; wall time unchanged (3.92 vs 3.91 s,
 -- medians of 5). It paid only with CPU idle during the read (--jobs 1: 6.60 -> 6.42 s).
+-- Measured and left out for a scan-sized step (synthetic scale 4: 128 k file rows, 101 k contents; wip/batchsql): two
+-- DuckDB threads for the step of a small store (the other core is idle by then): each statement ~20 % faster alone, but
+-- the step inside a scan took longer (finish 0.71 vs 0.48 s, medians of 5); ls_extension without a regex (the name's
+-- last suffix, the regex only for names ending in digits or holding a newline): the same results on hostile names,
+-- but slower (47 vs 34 ms per 108 k paths: DuckDB evaluates the macro's repeated subexpressions again); in section part,
+-- a one-batch round's figures taken as they are instead of summed and joined: no change. Of the step's ~0.45 s at scale
+-- 4, ~0.1 s is the round's commit, most of it the automatic checkpoint it triggers (the WAL passes 16 MB; without it the
+-- commit takes 35 ms and the scan's final checkpoint 0.1 s instead of 4 ms); ls_directory and ls_extension of every
+-- row and first path are ~0.05 s in each of layer_path_stats and part.
 
 -- @section stale
 -- Whether a covered layer content is gone or was replaced: then the derived tables (and derived_pending) are dropped
