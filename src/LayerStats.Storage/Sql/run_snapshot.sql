@@ -40,6 +40,15 @@
 -- step out of the tail at synthetic scale 4 but lengthened the read phase by 0.09 s (that phase already keeps both cores
 -- busy: the scan's CPU is ~1.95 cores there) and added ~15-25 MB to the peak RSS; wall time unchanged (3.92 vs 3.91 s,
 -- medians of 5). It paid only with CPU idle during the read (--jobs 1: 6.60 -> 6.42 s).
+-- Measured and left out for a scan-sized step (synthetic scale 4: 128 k file rows, 101 k contents; wip/batchsql): two
+-- DuckDB threads for the step of a small store (the other core is idle by then): each statement ~20 % faster alone, but
+-- the step inside a scan took longer (finish 0.71 vs 0.48 s, medians of 5); ls_extension without a regex (the name's
+-- last suffix, the regex only for names ending in digits or holding a newline): the same results on hostile names,
+-- but slower (47 vs 34 ms per 108 k paths: DuckDB evaluates the macro's repeated subexpressions again); in section part,
+-- a one-batch round's figures taken as they are instead of summed and joined: no change. Of the step's ~0.45 s at scale
+-- 4, ~0.1 s is the round's commit, most of it the automatic checkpoint it triggers (the WAL passes 16 MB; without it the
+-- commit takes 35 ms and the scan's final checkpoint 0.1 s instead of 4 ms); ls_directory and ls_extension of every
+-- row and first path are ~0.05 s in each of layer_path_stats and part.
 
 -- @section stale
 -- Whether a covered layer content is gone or was replaced: then the derived tables (and derived_pending) are dropped
@@ -100,9 +109,12 @@ SET VARIABLE derived_hi = CASE
 SET VARIABLE derived_lo = CASE WHEN getvariable('derived_hi') = 9223372036854775807 THEN 0 ELSE getvariable('derived_lo') END;
 
 -- Per content of the batch: occurrences, layers and its first 5 distinct paths (path order), into derived_partials;
--- merged into content_stats once all batches are done (section merge). From one sort of the distinct (content, path)
--- pairs, not a partition per content (which DuckDB keeps in memory): each pair sees the 5 before it; the row that
--- ends a content's first 5 (its 5th path, or its last if it has fewer) holds them all.
+-- merged into content_stats once all batches are done (section merge). A content with one file row in the batch (most
+-- of a scan's: 95 k of 101 k contents at synthetic scale 4) has that row's path, found by a join with the counts (per
+-- content, no strings); the others' from one sort of their distinct (content, path) pairs, not a partition per content
+-- (which DuckDB keeps in memory): each pair sees the 5 before it; the row that ends a content's first 5 (its 5th path,
+-- or its last if it has fewer) holds them all. (Sorting every content's pairs took 0.11-0.19 s of the step at scale 4,
+-- this 0.06 s. The lags compare xxh128 and size, not a struct of them: cheaper, the same.)
 INSERT INTO derived_partials
 WITH bf AS NOT MATERIALIZED (
          SELECT b.lid, f.xxh128, f.size, f.path
@@ -111,15 +123,17 @@ WITH bf AS NOT MATERIALIZED (
      counts AS (SELECT xxh128, size, sum(n) AS occurrences, count(*) AS layers
                 FROM (SELECT lid, xxh128, size, count(*) AS n FROM bf GROUP BY ALL)
                 GROUP BY ALL),
-     pairs AS (SELECT xxh128, size, path, {'h': xxh128, 's': size} AS content FROM (SELECT DISTINCT xxh128, size, path FROM bf)),
+     pairs AS (SELECT DISTINCT b.xxh128, b.size, b.path FROM bf b
+               SEMI JOIN (SELECT xxh128, size FROM counts WHERE occurrences >= 2) c
+                 ON c.xxh128 IS NOT DISTINCT FROM b.xxh128 AND c.size = b.size),
      w AS (SELECT xxh128, size, path,
                   lag(path, 1) OVER o AS q1, lag(path, 2) OVER o AS q2, lag(path, 3) OVER o AS q3, lag(path, 4) OVER o AS q4,
-                  1 + CAST(lag(content, 1) OVER o IS NOT DISTINCT FROM content AS INTEGER)
-                    + CAST(lag(content, 2) OVER o IS NOT DISTINCT FROM content AS INTEGER)
-                    + CAST(lag(content, 3) OVER o IS NOT DISTINCT FROM content AS INTEGER)
-                    + CAST(lag(content, 4) OVER o IS NOT DISTINCT FROM content AS INTEGER) AS k,
-                  lag(content, 5) OVER o IS NOT DISTINCT FROM content AS after_5th,
-                  lead(content, 1) OVER o IS DISTINCT FROM content AS last
+                  1 + CAST(lag(xxh128, 1) OVER o IS NOT DISTINCT FROM xxh128 AND lag(size, 1) OVER o IS NOT DISTINCT FROM size AS INTEGER)
+                    + CAST(lag(xxh128, 2) OVER o IS NOT DISTINCT FROM xxh128 AND lag(size, 2) OVER o IS NOT DISTINCT FROM size AS INTEGER)
+                    + CAST(lag(xxh128, 3) OVER o IS NOT DISTINCT FROM xxh128 AND lag(size, 3) OVER o IS NOT DISTINCT FROM size AS INTEGER)
+                    + CAST(lag(xxh128, 4) OVER o IS NOT DISTINCT FROM xxh128 AND lag(size, 4) OVER o IS NOT DISTINCT FROM size AS INTEGER) AS k,
+                  lag(xxh128, 5) OVER o IS NOT DISTINCT FROM xxh128 AND lag(size, 5) OVER o IS NOT DISTINCT FROM size AS after_5th,
+                  lead(xxh128, 1) OVER o IS DISTINCT FROM xxh128 OR lead(size, 1) OVER o IS DISTINCT FROM size AS last
            FROM pairs
            WINDOW o AS (ORDER BY xxh128, size, path)),
      firsts AS (SELECT xxh128, size,
@@ -127,8 +141,13 @@ WITH bf AS NOT MATERIALIZED (
                               WHEN 4 THEN [q3, q2, q1, path] ELSE [q4, q3, q2, q1, path] END AS paths
                 FROM w
                 WHERE (k = 5 AND NOT after_5th) OR (k < 5 AND last))
+SELECT c.xxh128, c.size, c.occurrences, c.layers, [b.path]
+FROM bf b JOIN counts c ON c.xxh128 IS NOT DISTINCT FROM b.xxh128 AND c.size = b.size
+WHERE c.occurrences = 1
+UNION ALL
 SELECT c.xxh128, c.size, c.occurrences, c.layers, p.paths
-FROM counts c JOIN firsts p ON p.xxh128 IS NOT DISTINCT FROM c.xxh128 AND p.size = c.size;
+FROM counts c JOIN firsts p ON p.xxh128 IS NOT DISTINCT FROM c.xxh128 AND p.size = c.size
+WHERE c.occurrences >= 2;
 
 INSERT INTO layer_file_stats
 SELECT b.diff_id, sum(n), sum(size * n), sum(size * (n - 1))

@@ -275,6 +275,43 @@ public sealed class DerivedTablesTests
         AssertViewsAsLive(db);
     }
 
+    [Theory]
+    [InlineData(Never)]
+    [InlineData(Always)]
+    public void One_batch_takes_the_path_of_a_content_seen_once_from_its_row_and_sorts_the_paths_of_the_others(long deltaRows)
+    {
+        // A scan's step is one batch of contents mostly seen once (run_snapshot.sql, section batch): those take their
+        // row's path, the others the first 5 of their sorted distinct paths; both as the definitions say.
+        using var dir = new TempDir();
+        using var db = LayerStatsDatabase.Open(dir.File("d.duckdb"));
+        Fill(db, layers: (0, 26), interleavedFrom: 20, images: (0, 9));
+        SpreadHashes(db);
+        // Contents seen once (one of them without a hash), contents twice in one layer, and one content twice at the same
+        // path in two layers (two occurrences, one distinct path: example_paths of one path).
+        Execute(db, "UPDATE files SET xxh128 = 9000 + 100 * content_id + seq WHERE kind = 'file' AND seq IN (1, 2)");
+        Execute(db, "UPDATE files SET xxh128 = 7000 + content_id, size = 5 WHERE kind = 'file' AND seq IN (4, 12)");
+        Execute(db, "UPDATE files SET xxh128 = NULL, size = 77 WHERE kind = 'file' AND seq = 1 AND content_id = 6");
+        Execute(db, "UPDATE files SET xxh128 = 123456789, size = 9, path = 'same/päth.TXT' WHERE kind = 'file' AND seq = 0 AND content_id IN (1, 2)");
+        int batches = 0;
+        var store = new DuckDbScanStore(db)
+        {
+            DerivedBatchRows = long.MaxValue / 4,
+            DerivedDeltaRows = deltaRows,
+            SnapshotTrace = (name, _) => batches += name == "batch" ? 1 : 0,
+        };
+        store.RunSnapshot(1);
+        Assert.Empty(store.Warnings);
+        Assert.Equal(1, batches);
+        Assert.True(Fresh(db));
+        Assert.True(Scalar(db, "SELECT count(*) FROM content_stats WHERE occurrences = 1 AND example_paths IS NULL AND first_path IS NOT NULL") >= 40);
+        Assert.Equal(1, Scalar(db, "SELECT count(*) FROM content_stats WHERE xxh128 IS NULL AND size = 77 AND occurrences = 1"));
+        Assert.True(Scalar(db, "SELECT count(*) FROM content_stats WHERE layers = 1 AND occurrences = 2 AND len(example_paths) = 2") >= 5);
+        Assert.Equal(1, Scalar(db, "SELECT count(*) FROM content_stats WHERE xxh128 = 123456789 AND occurrences = 2 AND layers = 2 AND example_paths = ['same/päth.TXT'] AND first_extension = 'txt'"));
+        Assert.True(Scalar(db, "SELECT count(*) FROM content_stats WHERE layers >= 4 AND len(example_paths) = 5") >= 3);
+        AssertDefinitions(db);
+        AssertViewsAsLive(db);
+    }
+
     /// <summary>
     /// The test contents' hashes (k × 2^64, k &lt; 23: all in the lowest 23rd of the range) spread over the whole range
     /// of xxh128, so that the merge's parts (ranges of it) each hold some; and a regular file without a hash (none
