@@ -874,7 +874,6 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     }
 
     /// <summary>The content_id and row count of each stored content this store has committed or looked up (images share base layers).</summary>
-    /// <remarks>A class as the value: a dictionary of tuples is generic code the runtime compiles on first use (see StoredLookup).</remarks>
     private readonly Dictionary<string, ContentRows> _contentIds = new(StringComparer.Ordinal);
 
     /// <summary>A stored content's content_id (null when stored before content_id existed) and number of rows.</summary>
@@ -934,8 +933,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 .Execute();
 
             // Multi-row VALUES. Up to PreparedImageLayers rows: one prepared statement per row count and pattern of
-            // NULL created_by; more (rare): a command as before. (Plain loops: LINQ over ints is generic code the runtime
-            // compiles on first use, see StoredLookup.)
+            // NULL created_by; more (rare): a command as before.
             var createdBy = config.LayerCreatedBy();
             for (int start = 0; start < image.Layers.Count; start += LookupChunk / 5)
             {
@@ -1041,9 +1039,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     /// <summary>
     /// The references of an image that has none stored: one row per key (source, repository, tag), in the order the keys
-    /// first come, with the last index digest given for it, as upserting them in order would leave it. Plain loops and a
-    /// dictionary keyed by a string: grouping by a tuple is generic code the runtime compiles on first use (~12 ms of the
-    /// first image's commit, see StoredLookup).
+    /// first come, with the last index digest given for it, as upserting them in order would leave it.
     /// </summary>
     private void InsertReferences(int runId, string id, IReadOnlyList<ImageReference> references)
     {

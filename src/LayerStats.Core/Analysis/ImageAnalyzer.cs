@@ -507,8 +507,7 @@ internal sealed class ImageAnalyzer
         _order.Clear();
         var children = _scratch;
         children.Clear();
-        // Frames of 4 ints (node, start and count of its children in `children`, the next child to visit) on an IntList:
-        // a Stack of tuples is generic code the runtime compiles on first use (the published build has no tiered JIT).
+        // Frames of 4 ints (node, start and count of its children in `children`, the next child to visit) on an IntList.
         var frames = _frames;
         frames.Clear();
         PushChildren(Root, children, frames);

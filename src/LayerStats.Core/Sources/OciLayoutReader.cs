@@ -87,7 +87,6 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
         }
 
         string path = ReadContext.BlobPath(d.Digest);
-        // A pattern, not entry.Value: Nullable<ContainerEntry>.Value is generic code over our struct, compiled at run time.
         if (context.Container.Find(path) is not { } found)
         {
             // docker save (containerd store) writes the whole image index but only the platforms it holds.
