@@ -1044,13 +1044,12 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     private void InsertReferences(int runId, string id, IReadOnlyList<ImageReference> references)
     {
         var rows = new List<ReferenceKey>(references.Count);
-        var byKey = new Dictionary<string, ReferenceKey>(StringComparer.Ordinal);
+        var byKey = new Dictionary<(string Source, string Repository, string Tag), ReferenceKey>();
         foreach (var reference in references)
         {
             string repository = reference.Repository ?? "";
             string tag = reference.Tag ?? "";
-            // Lengths first: no two different keys give the same text.
-            string key = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{reference.Source.Length}:{repository.Length}:{reference.Source}{repository}{tag}");
+            var key = (reference.Source, repository, tag);
             if (!byKey.TryGetValue(key, out var row))
             {
                 row = new ReferenceKey(reference.Source, repository, tag);

@@ -136,8 +136,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             started = ScanTimings.Now();
             if (jobs.Count > 0)
             {
-                // Not even called without a job (an unchanged rescan): its state machine's types (channels) would be loaded
-                // and its start compiled at run time for nothing.
+                // Not called without a job (an unchanged rescan): its channels and tasks would be set up for nothing.
                 await ReadLayersAsync(jobs, state, cancellationToken);
             }
 
