@@ -192,12 +192,57 @@ public static class FuzzHarness
     /// <summary>The committed corpus: seeds/ (inputs to mutate) and crashes/ (minimised failing inputs, replayed by every run).</summary>
     public static string Corpus(params string[] parts) => TestPaths.Repo(["tests", "LayerStats.Tests", "Fuzz", "corpus", .. parts]);
 
-    /// <summary>Seconds each target runs: LAYERSTATS_FUZZ_SECONDS, or a few seconds in CI.</summary>
-    public static int Seconds(int defaultSeconds) =>
-        int.TryParse(Environment.GetEnvironmentVariable("LAYERSTATS_FUZZ_SECONDS"), NumberStyles.None, CultureInfo.InvariantCulture, out int s) && s > 0 ? s : defaultSeconds;
+    /// <summary>
+    /// Seconds of random exploration per target (LAYERSTATS_FUZZ_SECONDS), or null (the default): then each target runs
+    /// a fixed list of cases, the same on every machine whatever its speed or load.
+    /// </summary>
+    public static int? ExploreSeconds() =>
+        int.TryParse(Environment.GetEnvironmentVariable("LAYERSTATS_FUZZ_SECONDS"), NumberStyles.None, CultureInfo.InvariantCulture, out int s) && s > 0 ? s : null;
 
-    /// <summary>The CsCheck seed of the run: LAYERSTATS_FUZZ_SEED (to replay), else a fixed one so CI runs are reproducible.</summary>
+    /// <summary>Cases each target runs when it does not explore: LAYERSTATS_FUZZ_CASES, or the target's default.</summary>
+    public static int CaseCount(int defaultCases) =>
+        int.TryParse(Environment.GetEnvironmentVariable("LAYERSTATS_FUZZ_CASES"), NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : defaultCases;
+
+    /// <summary>The seed of the run: LAYERSTATS_FUZZ_SEED (to replay a reported case: it is then the first), else the target's fixed one.</summary>
     public static string Seed(string fixedSeed) => Environment.GetEnvironmentVariable("LAYERSTATS_FUZZ_SEED") is { Length: > 0 } s ? s : fixedSeed;
+
+    /// <summary>
+    /// Runs <paramref name="check"/> on cases of <paramref name="gen"/>. By default: the first <paramref name="cases"/>
+    /// cases of one PCG stream started from the seed, so that a run's outcome does not depend on the machine's speed or
+    /// load (a time budget covers fewer cases on a loaded machine, and CsCheck's seed fixes only its first case: the rest
+    /// come from a clock-seeded stream, different on every run). A failure names the seed that makes its case the first
+    /// (LAYERSTATS_FUZZ_SEED). With LAYERSTATS_FUZZ_SECONDS: CsCheck explores random cases for that long and shrinks a failure.
+    /// </summary>
+    public static void Run<T>(Gen<T> gen, string fixedSeed, int cases, Action<T> check)
+    {
+        string seed = Seed(fixedSeed);
+        if (ExploreSeconds() is { } seconds)
+        {
+            gen.Sample(check, seed: seed, iter: int.MaxValue, time: seconds, threads: 1);
+            return;
+        }
+
+        RunCases(gen, seed, CaseCount(cases), check);
+    }
+
+    /// <summary>The first <paramref name="count"/> cases of the PCG stream that <paramref name="seed"/> starts, in order.</summary>
+    public static void RunCases<T>(Gen<T> gen, string seed, int count, Action<T> check)
+    {
+        var pcg = PCG.Parse(seed);
+        for (int i = 0; i < count; i++)
+        {
+            ulong state = pcg.State;
+            var value = gen.Generate(pcg, null, out _);
+            try
+            {
+                check(value);
+            }
+            catch (Exception ex)
+            {
+                throw new FuzzFailureException($"case {i + 1} of {count} failed; LAYERSTATS_FUZZ_SEED={pcg.ToString(state)} replays it first: {value}", ex);
+            }
+        }
+    }
 
     /// <summary>The most one case may allocate.</summary>
     public const long MaxAllocatedBytes = 256L << 20;

@@ -13,11 +13,13 @@ namespace LayerStats.Tests.Fuzz;
 public sealed class FuzzCollection;
 
 /// <summary>
-/// Property-based fuzzing (CsCheck) of the three readers that take bytes from images: the layer tar reader (plain,
-/// gzip, zstd), the JSON document parser, and the archive sources. Each runs seeded mutations of the committed seed
-/// corpus for a bounded time (LAYERSTATS_FUZZ_SECONDS each; a few seconds in CI) and first replays every input saved
-/// under corpus/crashes/. Property: only the documented exception types come out (the sources return errors and
-/// never throw), every case ends within its time limit, and no case allocates more than 256 MiB.
+/// Property-based fuzzing (CsCheck generators) of the three readers that take bytes from images: the layer tar reader
+/// (plain, gzip, zstd), the JSON document parser, and the archive sources. Each first replays every input saved under
+/// corpus/crashes/, then checks a fixed number of seeded mutations of the committed seed corpus (LAYERSTATS_FUZZ_CASES
+/// to change it): the same inputs on every machine, however fast or loaded. LAYERSTATS_FUZZ_SECONDS=N explores random
+/// cases for N seconds per target instead (CsCheck, with shrinking). Property: only the documented exception types
+/// come out (the sources return errors and never throw), every case ends within its time limit, and no case allocates
+/// more than 256 MiB.
 /// </summary>
 [Collection(nameof(FuzzCollection))]
 public sealed class FuzzTests : IDisposable
@@ -30,7 +32,10 @@ public sealed class FuzzTests : IDisposable
 
     public void Dispose() => TarWalker.MaxSparseHoleBytes = _holeLimit;
 
-    private const int DefaultSeconds = 7;
+    private const int TarCases = 4000;
+    private const int CompressedTarCases = 2500;
+    private const int JsonCases = 5000;
+    private const int ArchiveCases = 2000;
 
     private static readonly Type[] LayerErrors = [typeof(LayerFormatException)];
     private static readonly Type[] DocumentErrors = [typeof(ImageFormatException)];
@@ -40,9 +45,11 @@ public sealed class FuzzTests : IDisposable
     {
         var seeds = FuzzSeeds.Load("tar");
         Replay("tar", ReadLayerAsync, LayerErrors);
-        FuzzHarness.Cases([.. seeds.Keys], FuzzHarness.TarMutation, 5).Sample(
-            c => FuzzHarness.Check("tar", c.Build(seeds), ReadLayerAsync, LayerErrors),
-            seed: FuzzHarness.Seed("0000tarfuzz0"), iter: int.MaxValue, time: FuzzHarness.Seconds(DefaultSeconds), threads: 1);
+        FuzzHarness.Run(
+            FuzzHarness.Cases([.. seeds.Keys], FuzzHarness.TarMutation, 5),
+            "0000tarfuzz0",
+            TarCases,
+            c => FuzzHarness.Check("tar", c.Build(seeds), ReadLayerAsync, LayerErrors));
     }
 
     [Fact]
@@ -50,9 +57,11 @@ public sealed class FuzzTests : IDisposable
     {
         var seeds = FuzzSeeds.Load("tar").Where(s => LayerReader.Detect(s.Value) == Compression.None).ToDictionary();
         var gen = Gen.Select(FuzzHarness.Cases([.. seeds.Keys], FuzzHarness.TarMutation, 4), Gen.Bool);
-        gen.Sample(
-            (c, zstd) => FuzzHarness.Check("tar", TarBytes.Compress(c.Build(seeds), zstd ? Compression.Zstd : Compression.Gzip), ReadLayerAsync, LayerErrors),
-            seed: FuzzHarness.Seed("0000tarcomp0"), iter: int.MaxValue, time: FuzzHarness.Seconds(DefaultSeconds), threads: 1);
+        FuzzHarness.Run(
+            gen,
+            "0000tarcomp0",
+            CompressedTarCases,
+            t => FuzzHarness.Check("tar", TarBytes.Compress(t.Item1.Build(seeds), t.Item2 ? Compression.Zstd : Compression.Gzip), ReadLayerAsync, LayerErrors));
     }
 
     [Fact]
@@ -60,9 +69,11 @@ public sealed class FuzzTests : IDisposable
     {
         var seeds = FuzzSeeds.Load("json");
         Replay("json", ParseDocumentsAsync, DocumentErrors);
-        FuzzHarness.Cases([.. seeds.Keys], FuzzHarness.JsonMutation, 4).Sample(
-            c => FuzzHarness.Check("json", c.Build(seeds), ParseDocumentsAsync, []),
-            seed: FuzzHarness.Seed("000jsonfuzz0"), iter: int.MaxValue, time: FuzzHarness.Seconds(DefaultSeconds), threads: 1);
+        FuzzHarness.Run(
+            FuzzHarness.Cases([.. seeds.Keys], FuzzHarness.JsonMutation, 4),
+            "000jsonfuzz0",
+            JsonCases,
+            c => FuzzHarness.Check("json", c.Build(seeds), ParseDocumentsAsync, []));
     }
 
     [Fact]
@@ -70,9 +81,43 @@ public sealed class FuzzTests : IDisposable
     {
         var seeds = FuzzSeeds.Load("archive");
         Replay("archive", ListArchiveAsync, []);
-        FuzzHarness.Cases([.. seeds.Keys], Gen.Frequency((3, FuzzHarness.TarMutation), (1, FuzzHarness.JsonMutation)), 3).Sample(
-            c => FuzzHarness.Check("archive", c.Build(seeds), ListArchiveAsync, []),
-            seed: FuzzHarness.Seed("00archfuzz00"), iter: int.MaxValue, time: FuzzHarness.Seconds(DefaultSeconds), threads: 1);
+        FuzzHarness.Run(
+            FuzzHarness.Cases([.. seeds.Keys], Gen.Frequency((3, FuzzHarness.TarMutation), (1, FuzzHarness.JsonMutation)), 3),
+            "00archfuzz00",
+            ArchiveCases,
+            c => FuzzHarness.Check("archive", c.Build(seeds), ListArchiveAsync, []));
+    }
+
+    /// <summary>
+    /// The cases do not depend on the machine: two runs from one seed check the same inputs in the same order, and the
+    /// seed a failure reports makes its case the first of a run (as LAYERSTATS_FUZZ_SEED does).
+    /// </summary>
+    [Fact]
+    public void Runs_check_a_fixed_list_of_cases_and_a_reported_seed_replays_its_case()
+    {
+        var seeds = FuzzSeeds.Load("archive");
+        var gen = FuzzHarness.Cases([.. seeds.Keys], FuzzHarness.TarMutation, 3);
+        var first = new List<string>();
+        var second = new List<string>();
+        FuzzHarness.RunCases(gen, "00archfuzz00", 50, c => first.Add(c.ToString()));
+        FuzzHarness.RunCases(gen, "00archfuzz00", 50, c => second.Add(c.ToString()));
+        Assert.Equal(first, second);
+        Assert.Equal(50, first.Distinct().Count());
+
+        int seen = 0;
+        var failure = Assert.Throws<FuzzFailureException>(() => FuzzHarness.RunCases(gen, "00archfuzz00", 50, c =>
+        {
+            if (++seen == 37)
+            {
+                throw new InvalidOperationException("the 37th");
+            }
+        }));
+        Assert.StartsWith("case 37 of 50 failed; LAYERSTATS_FUZZ_SEED=", failure.Message, StringComparison.Ordinal);
+        Assert.IsType<InvalidOperationException>(failure.InnerException);
+        string replaySeed = failure.Message["case 37 of 50 failed; LAYERSTATS_FUZZ_SEED=".Length..].Split(' ')[0];
+        var replayed = new List<string>();
+        FuzzHarness.RunCases(gen, replaySeed, 2, c => replayed.Add(c.ToString()));
+        Assert.Equal(first[36..38], replayed);
     }
 
     /// <summary>Every input once saved as a crash stays a regression test: it must pass now.</summary>
