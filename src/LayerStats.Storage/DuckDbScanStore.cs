@@ -1187,25 +1187,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             }
         }
 
-        var pending = new List<object?>();
-        int pendingRows = 0;
-        foreach (var row in rows.Values)
-        {
-            var reference = row.Reference;
-            pending.AddRange([row.ImageId, reference.Source, reference.Repository ?? "", reference.Tag ?? "", reference.IndexDigest?.ToString(), runId, runId]);
-            if (++pendingRows == LookupChunk / 8)
-            {
-                UpsertReferenceRows(pending, pendingRows);
-                pending.Clear();
-                pendingRows = 0;
-            }
-        }
-
-        if (pendingRows > 0)
-        {
-            UpsertReferenceRows(pending, pendingRows);
-        }
-
+        UpsertReferenceRows(runId, rows.Values);
         if (stored.Count > 0)
         {
             using var cmd = Command("INSERT INTO run_images SELECT $1, unnest(string_split($2, ',')) ON CONFLICT DO NOTHING", runId, KeyList(stored));
@@ -1217,15 +1199,41 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         return touched;
     }
 
-    private void UpsertReferenceRows(List<object?> parameters, int rows)
+    /// <summary>
+    /// The references of touched images upserted in one statement: each column goes in as one list parameter, which DuckDB
+    /// unnests row by row. Binding a parameter per value (seven a row, in statements of 64 rows) took most of an unchanged
+    /// rescan's plan: ~0.1-0.2 s for 2,000 images. A missing index digest goes in as '' (read back as NULL).
+    /// </summary>
+    private void UpsertReferenceRows(int runId, IEnumerable<ReferenceRow> rows)
     {
+        var ids = new List<string>();
+        var sources = new List<string>();
+        var repositories = new List<string>();
+        var tags = new List<string>();
+        var indexes = new List<string>();
+        foreach (var row in rows)
+        {
+            var reference = row.Reference;
+            ids.Add(row.ImageId);
+            sources.Add(reference.Source);
+            repositories.Add(reference.Repository ?? "");
+            tags.Add(reference.Tag ?? "");
+            indexes.Add(reference.IndexDigest?.ToString() ?? "");
+        }
+
+        if (ids.Count == 0)
+        {
+            return;
+        }
+
         using var cmd = Command(
-            $"""
-            INSERT INTO image_refs VALUES {Repeat("(?, ?, ?, ?, ?, ?, ?)", rows)}
+            """
+            INSERT INTO image_refs
+            SELECT unnest($2), unnest($3), unnest($4), unnest($5), nullif(unnest($6), ''), $1, $1
             ON CONFLICT (image_id, source, repository, tag) DO UPDATE SET last_run_id = excluded.last_run_id,
                 index_digest = coalesce(excluded.index_digest, image_refs.index_digest)
             """,
-            parameters.ToArray());
+            runId, ids, sources, repositories, tags, indexes);
         cmd.ExecuteNonQuery();
     }
 
