@@ -58,9 +58,8 @@ internal abstract class BlobContainer : IDisposable
     /// <summary>
     /// <see cref="ReadDocumentAsync"/> for a container on a local disk: reads the document at once, on the calling thread.
     /// A read of a few KB costs less than the hop to the thread pool that an asynchronous read of a FileStream takes, and a
-    /// listing whose reads all complete at once runs no async continuation at all: each kind of those is generic code the
-    /// runtime compiles on first use (the published build has no tiered JIT), a fixed cost of every scan (~70 methods, ~25 ms
-    /// for an OCI layout). Failures come back in the task, as from an async method.
+    /// listing whose reads all complete at once runs no async continuation at all. Failures come back in the task, as from
+    /// an async method.
     /// </summary>
     protected Task<byte[]> ReadDocumentAtOnce(ContainerEntry entry, long cap, CancellationToken cancellationToken)
     {

@@ -174,7 +174,7 @@ internal sealed class ReadContext(BlobContainer container, string source, ImageS
     }
 
     private static string DocumentKey(Descriptor descriptor, string what, ContainerEntry entry) =>
-        string.Join('\0', what, descriptor.Digest.ToString(), descriptor.Size.ToString(System.Globalization.CultureInfo.InvariantCulture), entry.Path);
+        FormattableString.Invariant($"{what}\0{descriptor.Digest}\0{descriptor.Size}\0{entry.Path}");
 
     private static string Hash(string algorithm, byte[] bytes) => algorithm switch
     {
