@@ -82,7 +82,6 @@ internal sealed class ReadContext(BlobContainer container, string source, ImageS
             for (int start = 0; start < descriptors.Count; start += ReadAheadSlice)
             {
                 int end = Math.Min(descriptors.Count, start + ReadAheadSlice);
-                _ahead = null; // the read-ahead does its own work, not the walk's look-ups
                 var ahead = new ReadAhead();
                 var reader = new ReadContext(container, source, options) { _filling = ahead };
                 Parallel.For(
