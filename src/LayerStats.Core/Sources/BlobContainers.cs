@@ -18,12 +18,6 @@ internal abstract class BlobContainer : IDisposable
     /// <summary>A person-readable name of the form: "directory", "tar archive", "gzipped tar archive".</summary>
     public abstract string Kind { get; }
 
-    /// <summary>
-    /// Whether <see cref="ReadDocumentAsync"/> reads on the calling thread and <see cref="Find"/> may be called from several
-    /// threads at once: the listing then reads documents ahead on several threads (<see cref="ReadContext.WalkAsync"/>).
-    /// </summary>
-    public virtual bool ReadsAtOnce => false;
-
     /// <summary>Why the container ends early (a tar archive cut off inside an entry), or null.</summary>
     public string? Truncation { get; protected set; }
 
@@ -164,7 +158,6 @@ internal sealed class DirectoryContainer(string root) : BlobContainer
 {
     public override string Kind => "directory";
 
-    public override bool ReadsAtOnce => true;
 
     /// <summary>
     /// One stat of the path (following a link): a regular file's length. Whether it can be read is found when it is
@@ -320,8 +313,6 @@ internal sealed class SeekableTarContainer : TarContainer
     }
 
     public override string Kind => "tar archive";
-
-    public override bool ReadsAtOnce => true;
 
     public override Task<byte[]> ReadDocumentAsync(ContainerEntry entry, long cap, CancellationToken cancellationToken) =>
         ReadDocumentAtOnce(entry, cap, cancellationToken);

@@ -21,12 +21,6 @@ public sealed record ImageSourceOptions
     /// <summary>How deep nested indexes are followed before giving up.</summary>
     public int MaxIndexDepth { get; init; } = 8;
 
-    /// <summary>
-    /// Threads that read an OCI layout's manifests and configs ahead of its (ordered) walk: 0 = one per core, 1 = none
-    /// (tests compare the two).
-    /// </summary>
-    internal int ListingThreads { get; init; }
-
     public static ImageSourceOptions Default { get; } = new();
 }
 

@@ -19,11 +19,15 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
 
     public async Task<List<FoundImage>> ReadAsync(CancellationToken cancellationToken)
     {
-        var entry = context.Find("index.json") ?? throw new ImageFormatException("the layout has no index.json");
+        var entry = context.Container.Find("index.json") ?? throw new ImageFormatException("the layout has no index.json");
         byte[] bytes = await context.Container.ReadDocumentAsync(entry, context.Options.MaxDocumentBytes, cancellationToken).ConfigureAwait(false);
         var index = ManifestParser.ParseIndex(bytes, "index.json");
         var stack = new List<Digest>();
-        await context.WalkAsync(index.Manifests, ReadAhead, d => WalkAsync(d, 0, null, [], stack, cancellationToken), cancellationToken).ConfigureAwait(false);
+        foreach (var descriptor in index.Manifests)
+        {
+            await WalkAsync(descriptor, 0, null, [], stack, cancellationToken).ConfigureAwait(false);
+        }
+
         return _found;
     }
 
@@ -79,7 +83,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
         }
 
         string path = ReadContext.BlobPath(d.Digest);
-        if (context.Find(path) is not { } found)
+        if (context.Container.Find(path) is not { } found)
         {
             // docker save (containerd store) writes the whole image index but only the platforms it holds.
             if (!(depth > 0 && insideDockerSave))
@@ -150,7 +154,11 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
         }
 
         stack.Add(d.Digest);
-        await context.WalkAsync(index.Manifests, ReadAhead, child => WalkAsync(child, depth + 1, outerIndex ?? d.Digest, names, stack, cancellationToken), cancellationToken).ConfigureAwait(false);
+        foreach (var child in index.Manifests)
+        {
+            await WalkAsync(child, depth + 1, outerIndex ?? d.Digest, names, stack, cancellationToken).ConfigureAwait(false);
+        }
+
         stack.RemoveAt(stack.Count - 1);
     }
 
@@ -160,7 +168,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
         string label = Label(names);
         try
         {
-            var manifest = context.ParseManifest(bytes, "manifest " + image);
+            var manifest = ManifestParser.ParseManifest(bytes, "manifest " + image);
             if (!MediaTypes.IsImageConfig(manifest.Config.MediaType))
             {
                 _manifests[d.Digest] = null; // an artifact (signature, SBOM, attestation…): not an image
@@ -168,7 +176,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
             }
 
             string configPath = ReadContext.BlobPath(manifest.Config.Digest);
-            if (context.Find(configPath) is not { } configEntry)
+            if (context.Container.Find(configPath) is not { } configEntry)
             {
                 context.Error($"{label}config {manifest.Config.Digest} of manifest {d.Digest} is missing: expected at {configPath}", image, path: configPath);
                 _manifests[d.Digest] = null;
@@ -176,7 +184,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
             }
 
             byte[] configBytes = await context.ReadVerifiedAsync(manifest.Config, "config", configEntry, cancellationToken).ConfigureAwait(false);
-            var config = context.ParseConfig(configBytes, "config " + manifest.Config.Digest.ToString());
+            var config = ManifestParser.ParseConfig(configBytes, "config " + manifest.Config.Digest.ToString());
             if (!context.KeepPlatform(d.Platform ?? config.Platform))
             {
                 return null;
@@ -192,7 +200,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
             {
                 var layer = manifest.Layers[i];
                 string layerPath = ReadContext.BlobPath(layer.Digest);
-                if (context.Find(layerPath) is not { } entry)
+                if (context.Container.Find(layerPath) is not { } entry)
                 {
                     if (MediaTypes.IsNonDistributable(layer.MediaType) || layer.Urls is { Count: > 0 })
                     {
@@ -225,38 +233,6 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
             context.Error(label + ex.Message, image, path: ReadContext.BlobPath(d.Digest));
             _manifests[d.Digest] = null;
             return null;
-        }
-    }
-
-    /// <summary>
-    /// The reads <see cref="WalkAsync"/> and <see cref="BuildImageAsync"/> make for a platform manifest, made ahead on
-    /// another thread (<see cref="ReadContext.WalkAsync"/>): its blob found, read and verified, parsed; its config's
-    /// likewise; its layers' blobs found. It decides nothing and reports nothing: it stops at the first thing that is not
-    /// plainly a readable image manifest (an index, an attestation, a blob that is missing or does not verify), and the
-    /// walk does that part itself.
-    /// </summary>
-    private static void ReadAhead(ReadContext ahead, Descriptor d)
-    {
-        if (IsAttestation(d) || MediaTypes.IsIndex(d.MediaType) || !MediaTypes.IsManifest(d.MediaType)
-            || (d.Platform is not null && !ahead.KeepPlatform(d.Platform))
-            || ahead.FindAhead(ReadContext.BlobPath(d.Digest)) is not { } found
-            || ahead.ReadVerifiedAhead(d, "manifest", found, CancellationToken.None) is not { } bytes)
-        {
-            return;
-        }
-
-        var manifest = ahead.ParseManifestAhead(bytes, "manifest " + d.Digest.ToString());
-        if (!MediaTypes.IsImageConfig(manifest.Config.MediaType)
-            || ahead.FindAhead(ReadContext.BlobPath(manifest.Config.Digest)) is not { } configEntry
-            || ahead.ReadVerifiedAhead(manifest.Config, "config", configEntry, CancellationToken.None) is not { } configBytes)
-        {
-            return;
-        }
-
-        ahead.ParseConfigAhead(configBytes, "config " + manifest.Config.Digest.ToString());
-        foreach (var layer in manifest.Layers)
-        {
-            ahead.FindAhead(ReadContext.BlobPath(layer.Digest));
         }
     }
 
