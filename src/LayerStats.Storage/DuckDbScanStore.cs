@@ -24,13 +24,11 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     public int BeginRun(ScanRunStart start)
     {
-        // The id comes back as a BIGINT, the type a rescan reads anyway: DuckDB.NET reads each column type with generic code
-        // the runtime compiles on first use (the published build has no tiered JIT).
         using var cmd = Command(
             """
             INSERT INTO scan_runs (run_id, started_at, status, tool_version, file_hashing, inputs)
             SELECT coalesce(max(run_id), 0) + 1, ?, 'running', ?, ?, ? FROM scan_runs
-            RETURNING CAST(run_id AS BIGINT)
+            RETURNING run_id
             """,
             start.StartedAt, start.ToolVersion, start.Hashing.ToName(), start.Inputs);
         return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
@@ -1139,14 +1137,8 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     public IReadOnlySet<string> TouchImages(int runId, IReadOnlyList<ImageTouch> images)
     {
-        // Plain loops and string keys: this runs once per scan, and LINQ or collections over structs (Digest, tuples) are
-        // generic code the runtime compiles on first use, a fixed cost of every rescan (see StoredLookup).
         var touched = new HashSet<string>(StringComparer.Ordinal);
-        var ids = new List<string>(images.Count);
-        foreach (var image in images)
-        {
-            ids.Add(image.ImageId);
-        }
+        var ids = images.Select(i => i.ImageId).ToList();
 
         using var tx = _connection.BeginTransaction();
         // The ids as one comma-separated text (see FindStored): image ids are digests.
@@ -1161,7 +1153,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
         // One row per key (as upserting them one by one would leave it: the last reference stated wins, with the last index
         // digest stated), in the order the keys were first seen.
-        var rows = new Dictionary<string, ReferenceRow>(StringComparer.Ordinal);
+        var rows = new Dictionary<ReferenceRowKey, ReferenceRow>();
         var stored = new List<string>();
         var absent = new List<string>();
         foreach (var image in images)
@@ -1175,7 +1167,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             stored.Add(image.ImageId);
             foreach (var reference in image.References)
             {
-                string key = string.Join('\0', image.ImageId, reference.Source, reference.Repository ?? "", reference.Tag ?? "");
+                var key = new ReferenceRowKey(image.ImageId, reference.Source, reference.Repository ?? "", reference.Tag ?? "");
                 if (rows.TryGetValue(key, out var row))
                 {
                     row.Reference = reference with { IndexDigest = reference.IndexDigest ?? row.Reference.IndexDigest };
@@ -1187,25 +1179,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             }
         }
 
-        var pending = new List<object?>();
-        int pendingRows = 0;
-        foreach (var row in rows.Values)
-        {
-            var reference = row.Reference;
-            pending.AddRange([row.ImageId, reference.Source, reference.Repository ?? "", reference.Tag ?? "", reference.IndexDigest?.ToString(), runId, runId]);
-            if (++pendingRows == LookupChunk / 8)
-            {
-                UpsertReferenceRows(pending, pendingRows);
-                pending.Clear();
-                pendingRows = 0;
-            }
-        }
-
-        if (pendingRows > 0)
-        {
-            UpsertReferenceRows(pending, pendingRows);
-        }
-
+        UpsertReferenceRows(runId, rows.Values);
         if (stored.Count > 0)
         {
             using var cmd = Command("INSERT INTO run_images SELECT $1, unnest(string_split($2, ',')) ON CONFLICT DO NOTHING", runId, KeyList(stored));
@@ -1217,17 +1191,50 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         return touched;
     }
 
-    private void UpsertReferenceRows(List<object?> parameters, int rows)
+    /// <summary>
+    /// The references of touched images upserted in one statement: each column goes in as one list parameter, which DuckDB
+    /// unnests row by row. Binding a parameter per value (seven a row, in statements of 64 rows) took most of an unchanged
+    /// rescan's plan: ~0.1-0.2 s for 2,000 images. A missing index digest goes in as '' (read back as NULL).
+    /// </summary>
+    private void UpsertReferenceRows(int runId, IEnumerable<ReferenceRow> rows)
     {
+        var ids = new List<string>();
+        var sources = new List<string>();
+        var repositories = new List<string>();
+        var tags = new List<string>();
+        var indexes = new List<string>();
+        foreach (var row in rows)
+        {
+            var reference = row.Reference;
+            ids.Add(row.ImageId);
+            sources.Add(reference.Source);
+            repositories.Add(reference.Repository ?? "");
+            tags.Add(reference.Tag ?? "");
+            indexes.Add(reference.IndexDigest?.ToString() ?? "");
+        }
+
+        if (ids.Count == 0)
+        {
+            return;
+        }
+
         using var cmd = Command(
-            $"""
-            INSERT INTO image_refs VALUES {Repeat("(?, ?, ?, ?, ?, ?, ?)", rows)}
+            """
+            INSERT INTO image_refs
+            SELECT unnest($2), unnest($3), unnest($4), unnest($5), nullif(unnest($6), ''), $1, $1
             ON CONFLICT (image_id, source, repository, tag) DO UPDATE SET last_run_id = excluded.last_run_id,
                 index_digest = coalesce(excluded.index_digest, image_refs.index_digest)
             """,
-            parameters.ToArray());
+            runId, ids, sources, repositories, tags, indexes);
         cmd.ExecuteNonQuery();
     }
+
+    /// <summary>
+    /// The key of an image_refs row (<see cref="TouchImages"/>). A record class, not a tuple: a dictionary keyed by a tuple
+    /// of four strings is code the published build leaves to the JIT (8 methods counted, 2026-11), one keyed by a class
+    /// is precompiled.
+    /// </summary>
+    private sealed record ReferenceRowKey(string ImageId, string Source, string Repository, string Tag);
 
     /// <summary>An image_refs row being gathered by <see cref="TouchImages"/>.</summary>
     private sealed class ReferenceRow(string imageId, ImageReference reference)

@@ -67,7 +67,6 @@ public sealed class LayerStatsDatabase : IDisposable
             var cleaned = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             return new LayerStatsDatabase(connection, path, readOnly: false)
             {
-                // An array of a class: a collection of structs (tuples, KeyValuePair) is generic code compiled at run time.
                 OpenPhases = new OpenPhase[]
                 {
                     new("load DuckDB, open the file", connected),

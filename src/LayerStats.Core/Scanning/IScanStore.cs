@@ -130,9 +130,8 @@ public interface IScanStore : IDisposable
 }
 
 /// <summary>
-/// What the store holds of a plan's blobs and contents, keyed by digest text: a collection keyed by the Digest struct is
-/// generic code the runtime compiles on first use (the published build has no tiered JIT), a fixed cost of every scan,
-/// where one keyed by strings runs code the runtime ships compiled.
+/// What the store holds of a plan's blobs and contents, keyed by digest text (<see cref="Digest.ToString"/>): the form
+/// in which the plan gathers its keys and the store reads them back, so that neither side parses a digest per key.
 /// </summary>
 public sealed class StoredLookup
 {

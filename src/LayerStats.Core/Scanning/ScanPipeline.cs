@@ -220,11 +220,8 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             listFailure = ex;
         }
 
-        // A failure to open (the database in use, not writable) is the scan's failure. Waited for, not awaited: the opening
-        // is already running on its own thread, and a scan whose listing completed at once (local inputs) then completes
-        // without ever suspending, which spares the runtime compiling the async machinery of every method up the chain
-        // (~40 methods, ~10 ms of a rescan; see Plan).
-        opening.GetAwaiter().GetResult();
+        // A failure to open (the database in use, not writable) is the scan's failure.
+        await opening;
         var opened = new RunState(runId);
         RecordAll(opened, listErrors);
         if (listFailure is not null)
@@ -250,9 +247,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
 
     private static async Task<List<ImageWork>> ListAsync(IReadOnlyList<IImageSource> sources, List<ScanError> errors, CancellationToken ct)
     {
-        // Keyed by the image's digest as text: this runs once per scan, and a dictionary keyed by a reference type runs
-        // code the runtime ships compiled, where one keyed by the Digest struct is compiled at run time (~0.3 ms a method).
-        var byId = new Dictionary<string, ImageWork>(StringComparer.Ordinal);
+        var byId = new Dictionary<Digest, ImageWork>();
         var ordered = new List<ImageWork>();
         foreach (var source in sources)
         {
@@ -269,11 +264,10 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             errors.AddRange(listing.Errors);
             foreach (var resolved in listing.Images)
             {
-                string id = resolved.Image.Id.ToString();
-                if (!byId.TryGetValue(id, out var work))
+                if (!byId.TryGetValue(resolved.Image.Id, out var work))
                 {
                     work = new ImageWork(resolved.Image);
-                    byId.Add(id, work);
+                    byId.Add(resolved.Image.Id, work);
                     ordered.Add(work);
                 }
 
@@ -289,8 +283,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
 
     private List<LayerWork> Plan(List<ImageWork> images, RunState state)
     {
-        // Plain loops and collections keyed by digest text: LINQ and collections over the Digest struct are generic code
-        // the runtime compiles when first run (~0.3 ms a method, ~100 of them here), a fixed cost of every scan.
+        // Keyed by digest text: the store's look-up takes the keys and answers in that form (StoredLookup).
         var layers = new Dictionary<string, LayerWork>(StringComparer.Ordinal);
         var jobs = new List<LayerWork>();
         var digests = new List<string>();
@@ -1043,16 +1036,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
 
         private bool HasCopyFrom(string source)
         {
-            // A loop, not List.Exists: a method over a list of tuples is generic code compiled at run time (see Plan).
-            for (int i = 0; i < Copies.Count; i++)
-            {
-                if (Copies[i].Source == source)
-                {
-                    return true;
-                }
-            }
-
-            return false;
+            return Copies.Exists(c => c.Source == source);
         }
 
         public void Complete(Digest diffId, long size, long? uncompressedSize)

@@ -223,16 +223,14 @@ internal sealed class FileImageSource(SourceInput input, ImageSourceOptions opti
         }
 
         var result = new List<ResolvedImage>();
-        // Keyed by text: a set of (Digest, reference) tuples is generic code the runtime compiles on first use (the
-        // published build has no tiered JIT), a fixed cost of every scan.
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var seen = new HashSet<(Digest Image, ImageReference Reference)>();
         foreach (var f in found)
         {
             IEnumerable<ImageName?> names = f.Names.Count == 0 ? new ImageName?[] { null } : f.Names.Cast<ImageName?>();
             foreach (var name in names)
             {
                 var reference = new ImageReference(input.Input, name?.Repository, name?.Tag, f.IndexDigest);
-                if (seen.Add(Key(f.Image.Id, reference)))
+                if (seen.Add((f.Image.Id, reference)))
                 {
                     result.Add(new ResolvedImage(f.Image, reference));
                 }
@@ -241,10 +239,6 @@ internal sealed class FileImageSource(SourceInput input, ImageSourceOptions opti
 
         return result;
     }
-
-    /// <summary>An image and a reference as one text (a null part is '\u0001', which no digest, source or name holds).</summary>
-    private static string Key(Digest image, ImageReference reference) =>
-        string.Join('\0', image.ToString(), reference.Source, reference.Repository ?? "\u0001", reference.Tag ?? "\u0001", reference.IndexDigest?.ToString() ?? "\u0001");
 
     /// <summary>A tar header: "ustar" magic at 257, or (V7) a header whose checksum adds up.</summary>
     private static bool IsTarHeader(ReadOnlySpan<byte> head)

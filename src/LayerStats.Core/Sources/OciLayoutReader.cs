@@ -13,12 +13,8 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
     public const string OciRefName = "org.opencontainers.image.ref.name";
     private const string DockerReferenceType = "vnd.docker.reference.type";
 
-    /// <summary>
-    /// Manifests already read, by digest text: the image, or null when it failed or is not an image (reported once). Keyed
-    /// and stacked by text, not by the Digest struct: collections over a struct are generic code the runtime compiles on
-    /// first use (the published build has no tiered JIT), a fixed cost of every scan.
-    /// </summary>
-    private readonly Dictionary<string, IImage?> _manifests = new(StringComparer.Ordinal);
+    /// <summary>Manifests already read: the image, or null when it failed or is not an image (reported once).</summary>
+    private readonly Dictionary<Digest, IImage?> _manifests = [];
     private readonly List<FoundImage> _found = [];
 
     public async Task<List<FoundImage>> ReadAsync(CancellationToken cancellationToken)
@@ -26,7 +22,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
         var entry = context.Container.Find("index.json") ?? throw new ImageFormatException("the layout has no index.json");
         byte[] bytes = await context.Container.ReadDocumentAsync(entry, context.Options.MaxDocumentBytes, cancellationToken).ConfigureAwait(false);
         var index = ManifestParser.ParseIndex(bytes, "index.json");
-        var stack = new List<string>();
+        var stack = new List<Digest>();
         foreach (var descriptor in index.Manifests)
         {
             await WalkAsync(descriptor, 0, null, [], stack, cancellationToken).ConfigureAwait(false);
@@ -50,7 +46,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
         d.Annotation(DockerReferenceType) == "attestation-manifest"
         || (d.Platform is { Os: "unknown", Architecture: "unknown" } && d.Annotation(DockerReferenceType) is not null);
 
-    private async Task WalkAsync(Descriptor d, int depth, Digest? outerIndex, IReadOnlyList<ImageName> names, List<string> stack, CancellationToken cancellationToken)
+    private async Task WalkAsync(Descriptor d, int depth, Digest? outerIndex, IReadOnlyList<ImageName> names, List<Digest> stack, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (IsAttestation(d))
@@ -76,7 +72,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
             return;
         }
 
-        if (!declaredIndex && _manifests.TryGetValue(d.Digest.ToString(), out var known))
+        if (!declaredIndex && _manifests.TryGetValue(d.Digest, out var known))
         {
             if (known is not null)
             {
@@ -109,7 +105,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
         catch (Exception ex) when (ex is ImageFormatException or IOException or InvalidDataException)
         {
             context.Error(Label(names) + ex.Message, image, path: path);
-            _manifests[d.Digest.ToString()] = null;
+            _manifests[d.Digest] = null;
             return;
         }
 
@@ -131,10 +127,10 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
         }
     }
 
-    private async Task WalkIndexAsync(Descriptor d, byte[] bytes, int depth, Digest? outerIndex, IReadOnlyList<ImageName> names, List<string> stack, CancellationToken cancellationToken)
+    private async Task WalkIndexAsync(Descriptor d, byte[] bytes, int depth, Digest? outerIndex, IReadOnlyList<ImageName> names, List<Digest> stack, CancellationToken cancellationToken)
     {
         string image = d.Digest.ToString();
-        if (stack.Contains(image))
+        if (stack.Contains(d.Digest))
         {
             context.Error($"{Label(names)}index {d.Digest} refers back to itself (an index cycle); not followed", image);
             return;
@@ -157,7 +153,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
             return;
         }
 
-        stack.Add(image);
+        stack.Add(d.Digest);
         foreach (var child in index.Manifests)
         {
             await WalkAsync(child, depth + 1, outerIndex ?? d.Digest, names, stack, cancellationToken).ConfigureAwait(false);
@@ -175,7 +171,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
             var manifest = ManifestParser.ParseManifest(bytes, "manifest " + image);
             if (!MediaTypes.IsImageConfig(manifest.Config.MediaType))
             {
-                _manifests[d.Digest.ToString()] = null; // an artifact (signature, SBOM, attestation…): not an image
+                _manifests[d.Digest] = null; // an artifact (signature, SBOM, attestation…): not an image
                 return null;
             }
 
@@ -183,7 +179,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
             if (context.Container.Find(configPath) is not { } configEntry)
             {
                 context.Error($"{label}config {manifest.Config.Digest} of manifest {d.Digest} is missing: expected at {configPath}", image, path: configPath);
-                _manifests[d.Digest.ToString()] = null;
+                _manifests[d.Digest] = null;
                 return null;
             }
 
@@ -213,7 +209,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
                     }
 
                     context.Error($"{label}layer {layer.Digest} (layer {i + 1} of {manifest.Layers.Count}) is missing: expected at {layerPath}", image, layer.Digest.ToString(), layerPath);
-                    _manifests[d.Digest.ToString()] = null;
+                    _manifests[d.Digest] = null;
                     return null;
                 }
 
@@ -221,7 +217,7 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
                 {
                     string problem = entry.Problem ?? $"the blob at {layerPath} is {entry.Length} bytes, but the manifest states {layer.Size}";
                     context.Error($"{label}layer {layer.Digest}: {problem}", image, layer.Digest.ToString(), layerPath);
-                    _manifests[d.Digest.ToString()] = null;
+                    _manifests[d.Digest] = null;
                     return null;
                 }
 
@@ -229,13 +225,13 @@ internal sealed class OciLayoutReader(ReadContext context, bool insideDockerSave
             }
 
             var built = new SourceImage(d.Digest, d.Digest, manifest.MediaType, manifest.Config.Digest, configBytes, config, layers);
-            _manifests[d.Digest.ToString()] = built;
+            _manifests[d.Digest] = built;
             return built;
         }
         catch (Exception ex) when (ex is ImageFormatException or IOException or InvalidDataException)
         {
             context.Error(label + ex.Message, image, path: ReadContext.BlobPath(d.Digest));
-            _manifests[d.Digest.ToString()] = null;
+            _manifests[d.Digest] = null;
             return null;
         }
     }

@@ -90,6 +90,38 @@ public sealed class RescanPathTests
     }
 
     [Fact]
+    public void A_rescan_adds_a_new_name_and_keeps_an_index_digest_it_does_not_state_again()
+    {
+        // Run 1 reaches the image through an index as app:1; run 2 (the same input, its index.json rewritten) reaches it
+        // directly as app:1 and app:2. The image is unchanged, so run 2 touches it: app:1 keeps run 1's index digest
+        // (coalesce) and gains run 2, app:2 is new (first and last run 2, no index digest).
+        var archive = new TestArchives();
+        var image = archive.AddOciImage(new Platform("linux", "amd64"), layerCount: 2);
+        var index = archive.AddIndex([image.ManifestDescriptor]);
+        archive.SetLayoutIndex(TestArchives.Annotated(index, (OciLayoutReader.ContainerdImageName, "docker.io/team/app:1")));
+        using var cli = new CliHarness();
+        string layout = archive.WriteDirectory(Path.Combine(cli.Dir, "layout"));
+        Assert.Equal(0, cli.Scan(layout).Exit);
+        archive.SetLayoutIndex(
+            TestArchives.Annotated(image.ManifestDescriptor, (OciLayoutReader.ContainerdImageName, "docker.io/team/app:1")),
+            TestArchives.Annotated(image.ManifestDescriptor, (OciLayoutReader.ContainerdImageName, "docker.io/team/app:2")));
+        archive.WriteDirectory(layout);
+
+        var (exit, _, stderr) = cli.Run("scan", "--db", cli.Database, layout);
+
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("0 layer(s) read", stderr, StringComparison.Ordinal);
+        var rows = cli.Query("SELECT image_id, source, repository, tag, index_digest, first_run_id, last_run_id FROM image_refs ORDER BY tag").Rows;
+        Assert.Equal(
+            [
+                [image.ManifestDigest, layout, "docker.io/team/app", "1", (string)index["digest"]!, 1, 2],
+                [image.ManifestDigest, layout, "docker.io/team/app", "2", null, 2, 2],
+            ],
+            rows.Select(r => r.Select(v => v is long l ? (object)(int)l : v).ToArray()));
+        Assert.Equal(image.ManifestDigest, cli.Query("SELECT image_id FROM run_images WHERE run_id = 2").Rows.Single()[0]);
+    }
+
+    [Fact]
     public async Task A_store_that_cannot_be_opened_fails_the_scan_with_its_own_error_and_stops_the_listing()
     {
         var source = new WaitingSource();
