@@ -698,6 +698,11 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         }
 
         _chunking.Add(diffId, load);
+        if (_chunking.Count == 1)
+        {
+            SetMemoryLimit(load.Connection, ReadPhaseMemoryLimit);
+        }
+
         return true;
     }
 
@@ -706,6 +711,34 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         if (_chunking.TryGetValue(diffId, out var holder) && holder == load)
         {
             _chunking.Remove(diffId);
+            if (_chunking.Count == 0)
+            {
+                SetMemoryLimit(load.Connection, ReadPhaseMemoryLimit);
+            }
+        }
+    }
+
+    /// <summary>
+    /// DuckDB's memory limit for the read phase now: the scan's, or, while a layer loads in chunks, the lower
+    /// <see cref="LayerStatsDatabase.ChunkedLoadMemoryLimitMegabytes"/> (its row groups go to the file as it goes; their
+    /// blocks need not stay in the pool).
+    /// </summary>
+    private int ReadPhaseMemoryLimit => _chunking.Count > 0
+        ? Math.Min(database.ChunkedLoadMemoryLimitMegabytes, database.MemoryLimitMegabytes)
+        : database.MemoryLimitMegabytes;
+
+    /// <summary>Sets DuckDB's memory limit (one for the whole database) through <paramref name="connection"/>, a load's own: the
+    /// store's connection may hold a streamed result open. A failure leaves the limit as it was.</summary>
+    private static void SetMemoryLimit(DuckDBConnection connection, int megabytes)
+    {
+        try
+        {
+            using var cmd = Command(connection, FormattableString.Invariant($"SET memory_limit = '{megabytes}MB'"));
+            cmd.ExecuteNonQuery();
+        }
+        catch (DuckDBException)
+        {
+            // Only a bound on memory: the load goes on under the limit it had.
         }
     }
 
@@ -813,7 +846,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         // limit of blocks read (and loaded before) beside the analysis trie: the pool is bounded lower while they stream
         // (benchmarks/README.md, "Peak memory"). The SET must come before the query: a statement run on the connection
         // while a streamed result is open ends that result.
-        int? lowered = entries >= database.AnalysisLimitFromEntries && database.AnalysisMemoryLimitMegabytes < database.MemoryLimitMegabytes
+        int? lowered = entries >= database.AnalysisLimitFromEntries && database.AnalysisMemoryLimitMegabytes < ReadPhaseMemoryLimit
             ? database.AnalysisMemoryLimitMegabytes
             : null;
         if (lowered is { } limit)
@@ -838,7 +871,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         {
             if (lowered is not null)
             {
-                Execute(FormattableString.Invariant($"SET memory_limit = '{database.MemoryLimitMegabytes}MB'"));
+                Execute(FormattableString.Invariant($"SET memory_limit = '{ReadPhaseMemoryLimit}MB'"));
             }
         }
 
@@ -1421,6 +1454,9 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         /// <summary>The load ended by its Commit, whose statements all succeeded: its connection can serve another load.</summary>
         private bool _reusable;
 
+        /// <summary>The load's own connection (for a setting of the whole database while no appender is open on it).</summary>
+        internal DuckDBConnection Connection => _connection;
+
         public LayerLoad(DuckDbScanStore store, LoadConnection connection, int runId, Digest expectedDiffId, FileHashing hashing, long contentId)
         {
             _store = store;
@@ -1488,6 +1524,9 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         /// <summary>Commits the rows appended so far under the marker and goes on in a new transaction.</summary>
         private void CommitChunk()
         {
+            // Closed before the claim, which may set the memory limit through this connection.
+            _appender?.Close();
+            _appender = null;
             if (!_chunked && !_store.TryClaimChunking(_diffId, this))
             {
                 // Another load of this content is chunking, or one has committed it meanwhile: this one stays one
@@ -1499,8 +1538,6 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             _chunked = true;
             try
             {
-                _appender?.Close();
-                _appender = null;
                 using (var marker = _committedRows == 0
                     ? Command(_connection, "INSERT INTO layer_loads VALUES (?, ?, ?, ?)", _diffId, _runId, DateTimeOffset.UtcNow, _rowsInTransaction)
                     : Command(_connection, "UPDATE layer_loads SET entries_committed = ? WHERE diff_id = ?", _committedRows + _rowsInTransaction, _diffId))

@@ -49,6 +49,9 @@ public sealed class LayerStatsDatabase : IDisposable
     /// <summary>The row count from which a stored content streams under <see cref="AnalysisMemoryLimitMegabytes"/>.</summary>
     public long AnalysisLimitFromEntries { get; private init; } = long.MaxValue;
 
+    /// <summary>DuckDB's memory limit while a big layer loads in chunks (DatabaseOptions.ChunkedLoadMemoryLimitMegabytes).</summary>
+    public int ChunkedLoadMemoryLimitMegabytes { get; private init; }
+
     /// <summary>Opens (creating when needed) a database for writing.</summary>
     public static LayerStatsDatabase Open(string path, DatabaseOptions? options = null)
     {
@@ -77,6 +80,7 @@ public sealed class LayerStatsDatabase : IDisposable
                 MemoryLimitMegabytes = options.MemoryLimitMegabytes,
                 AnalysisMemoryLimitMegabytes = options.AnalysisMemoryLimitMegabytes,
                 AnalysisLimitFromEntries = options.AnalysisLimitFromEntries,
+                ChunkedLoadMemoryLimitMegabytes = options.ChunkedLoadMemoryLimitMegabytes,
                 _purger = options.AllocatorPurgeMilliseconds > 0 ? new NativeMemory.Purger(TimeSpan.FromMilliseconds(options.AllocatorPurgeMilliseconds)) : null,
             };
         }
@@ -382,6 +386,16 @@ public sealed record DatabaseOptions(int MemoryLimitMegabytes = 128, int Threads
     /// million-path analysis trie. Streaming needs a few blocks at a time.
     /// </summary>
     public int AnalysisMemoryLimitMegabytes { get; init; } = 16;
+
+    /// <summary>
+    /// DuckDB's memory limit while a layer too big for one transaction loads in chunks (DuckDbScanStore.DefaultLoadChunkRows;
+    /// then back to <see cref="MemoryLimitMegabytes"/>). Such a load writes whole row groups to the file as it goes, and
+    /// the buffer pool kept those blocks up to the full limit beside the other layers' work: a million-file layer
+    /// scanned with the scale-4 set peaked at 243-260 MiB with 80 MB, 222-229 with 40 (jemalloc 108-112 → 85 MiB at the
+    /// peak; benchmarks/README.md, "Peak memory"). Only while such a load runs: a scan of 2,000 small images under
+    /// 40 MB throughout spilled the tables' uncheckpointed rows and took twice the CPU.
+    /// </summary>
+    public int ChunkedLoadMemoryLimitMegabytes { get; init; } = 40;
 
     /// <summary>The row count of a stored content from which its analysis streams under <see cref="AnalysisMemoryLimitMegabytes"/>
     /// (smaller ones keep the pool: the blocks they would evict are those the next loads and images use).</summary>

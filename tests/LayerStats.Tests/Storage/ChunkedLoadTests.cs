@@ -204,6 +204,59 @@ public sealed class ChunkedLoadTests
         }
     }
 
+    [Fact]
+    public void While_a_layer_loads_in_chunks_DuckDB_has_the_lower_memory_limit_and_the_scan_limit_comes_back_after()
+    {
+        using var dir = new TempDir();
+        var options = DatabaseOptions.Scan;
+        Assert.True(options.ChunkedLoadMemoryLimitMegabytes < options.MemoryLimitMegabytes);
+        using var db = LayerStatsDatabase.Open(dir.File("t.duckdb"), options);
+        using var store = new DuckDbScanStore(db) { LoadChunkRows = 10 };
+        int run = store.BeginRun(new ScanRunStart(DateTimeOffset.UtcNow, "test", FileHashing.Xxh128, 1));
+        string scanLimit = DuckDbLimit(options.MemoryLimitMegabytes);
+        string chunkedLimit = DuckDbLimit(options.ChunkedLoadMemoryLimitMegabytes);
+        Assert.NotEqual(scanLimit, chunkedLimit);
+        Assert.Equal(scanLimit, MemoryLimit(db));
+
+        using (var load = store.BeginLayerLoad(run, DiffId, FileHashing.Xxh128))
+        {
+            load.Append(Entries(10));
+            Assert.Equal(scanLimit, MemoryLimit(db)); // 10 rows: one transaction so far
+            load.Append(Entries(10));
+            Assert.Equal(1, store.ChunksCommitted);
+            Assert.Equal(chunkedLimit, MemoryLimit(db));
+            Assert.True(load.Commit(Blob("a"), ContentRecord(20)));
+            Assert.Equal(scanLimit, MemoryLimit(db));
+        }
+
+        // A chunked load that ends without its commit (a broken layer) gives the limit back too.
+        var other = Digest.Compute("another chunked content"u8);
+        using (var load = store.BeginLayerLoad(run, other, FileHashing.Xxh128))
+        {
+            Append(load, Entries(25));
+            Assert.Equal(chunkedLimit, MemoryLimit(db));
+        }
+
+        Assert.Equal(scanLimit, MemoryLimit(db));
+        Assert.Equal(0L, Count(db, "SELECT count(*) FROM layer_loads"));
+        Assert.Equal(0L, Count(db, $"SELECT count(*) FROM files WHERE diff_id = '{other}'"));
+    }
+
+    private static string MemoryLimit(LayerStatsDatabase db) =>
+        Convert.ToString(ReportQueries.Run(db, "SELECT current_setting('memory_limit')").Rows[0][0], System.Globalization.CultureInfo.InvariantCulture)!;
+
+    /// <summary>How DuckDB itself shows a limit of <paramref name="megabytes"/> MB (a fresh in-memory database).</summary>
+    private static string DuckDbLimit(int megabytes)
+    {
+        using var connection = new DuckDB.NET.Data.DuckDBConnection("Data Source=:memory:");
+        connection.Open();
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = $"SET memory_limit = '{megabytes}MB'";
+        cmd.ExecuteNonQuery();
+        cmd.CommandText = "SELECT current_setting('memory_limit')";
+        return Convert.ToString(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture)!;
+    }
+
     /// <summary>A scan in-process with the given chunk size; returns its summary and the chunks its loads committed.</summary>
     private static (ScanSummary Summary, int Chunks) Scan(string database, IReadOnlyList<string> inputs, int chunkRows)
     {
