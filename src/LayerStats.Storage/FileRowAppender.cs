@@ -15,8 +15,10 @@ namespace LayerStats.Storage;
 /// <see cref="BigInteger"/> per xxh128 and a marshalled string per text; this writes each column's slot in place:
 /// integers and xxh128 (uhugeint_t: lower 64 bits, then upper — the layout of <see cref="UInt128"/>) as they are,
 /// mtime as microseconds since the epoch (floor, as DuckDB.NET stores a <see cref="DateTimeOffset"/>), strings of at
-/// most 12 UTF-8 bytes inlined in their string_t, longer ones and the sha256 blob copied by DuckDB into the vector's heap,
-/// the diff_id (the same in every row) copied once a chunk and its string_t repeated.
+/// most 12 UTF-8 bytes inlined in their string_t, longer ones and the sha256 blob encoded into a native heap of this
+/// appender's that their string_t point at (DuckDB's appender copies a chunk's strings when it takes the chunk, so the
+/// heap is reused for the next chunk: no call into DuckDB per string), the diff_id (the same in every row) once a chunk,
+/// its string_t repeated.
 /// DuckDB's appender does not check what is written into a chunk's vectors (a value of another width corrupts rows, DuckDB.NET
 /// issue 251), so the table's 13 column types are checked against <see cref="ColumnTypes"/> once, when this is created.
 /// DuckDB's errors come as <see cref="InvalidOperationException"/> with DuckDB's message. One thread at a time.
@@ -62,7 +64,19 @@ internal sealed unsafe class FileRowAppender : IDisposable
     private ulong* _shaValidity;
     private readonly string _diffId;
     private readonly long _contentId;
-    private byte[] _utf8 = new byte[1024];
+
+    /// <summary>
+    /// The bytes of the chunk's strings longer than 12 bytes, which their string_t point at: DuckDB's appender copies
+    /// them (with the chunk, into its own collection) before <see cref="AppendChunk"/> reuses this from the start.
+    /// </summary>
+    private readonly byte* _heap;
+    private int _heapUsed;
+
+    /// <summary>The string heap's size: rows of ~150 bytes of long strings fill a chunk of 2,048 in ~300 KiB.</summary>
+    private const int HeapBytes = 1 << 20;
+
+    /// <summary>A row whose strings might need more than this goes to DuckDB's own vector heap instead (never in practice).</summary>
+    private const int HeapRowLimit = HeapBytes / 4;
     private int _rows;
     private bool _closed;
 
@@ -70,6 +84,7 @@ internal sealed unsafe class FileRowAppender : IDisposable
     {
         _diffId = diffId;
         _contentId = contentId;
+        _heap = (byte*)System.Runtime.InteropServices.NativeMemory.Alloc(HeapBytes);
         if (NativeMethods.Appender.DuckDBAppenderCreate(connection.NativeConnection, null, "files", out _appender) != DuckDBState.Success)
         {
             string error = Error(_appender);
@@ -117,6 +132,7 @@ internal sealed unsafe class FileRowAppender : IDisposable
         {
             _chunk?.Dispose();
             _appender.Dispose();
+            System.Runtime.InteropServices.NativeMemory.Free(_heap);
             throw;
         }
     }
@@ -127,7 +143,7 @@ internal sealed unsafe class FileRowAppender : IDisposable
         ObjectDisposedException.ThrowIf(_closed, this);
         foreach (ref readonly var e in entries)
         {
-            if (_rows == ChunkRows)
+            if (_rows == ChunkRows || (_rows > 0 && _heapUsed + HeapBound(in e) > HeapBytes))
             {
                 AppendChunk();
             }
@@ -168,11 +184,23 @@ internal sealed unsafe class FileRowAppender : IDisposable
 
         _chunk.Dispose();
         _appender.Dispose();
+        if (!_freed)
+        {
+            _freed = true;
+            System.Runtime.InteropServices.NativeMemory.Free(_heap);
+        }
     }
+
+    private bool _freed;
+
+    /// <summary>At most the heap bytes a row's strings take (UTF-8: at most 3 bytes a UTF-16 unit).</summary>
+    private int HeapBound(in FileEntry e) =>
+        Encoding.UTF8.GetMaxByteCount(e.Path.Length)
+        + (e.LinkTarget is { } link ? Encoding.UTF8.GetMaxByteCount(link.Length) : 0) + (e.Sha256?.Length ?? 0);
 
     private void WriteRow(int row, in FileEntry e)
     {
-        // diff_id: DuckDB copies it into the vector's heap once a chunk; the other rows' string_t point at the same bytes.
+        // diff_id: into the heap once a chunk; the other rows' string_t point at the same bytes.
         if (row == 0)
         {
             WriteString(DiffIdColumn, 0, _diffId);
@@ -248,31 +276,63 @@ internal sealed unsafe class FileRowAppender : IDisposable
     private void WriteString(int column, int row, string value)
     {
         int max = Encoding.UTF8.GetMaxByteCount(value.Length);
-        if (max > _utf8.Length)
+        if (max <= HeapRowLimit && _heapUsed + max <= HeapBytes)
         {
-            _utf8 = new byte[Math.Max(max, _utf8.Length * 2)];
+            // Encoded straight into the heap; a short string is then inlined and its bytes there reused.
+            int length = Encoding.UTF8.GetBytes(value, new Span<byte>(_heap + _heapUsed, HeapBytes - _heapUsed));
+            SetString(column, row, _heap + _heapUsed, length);
+            return;
         }
 
-        int length = Encoding.UTF8.GetBytes(value, _utf8);
-        WriteBytes(column, row, _utf8.AsSpan(0, length));
+        byte[] bytes = Encoding.UTF8.GetBytes(value);
+        WriteBytes(column, row, bytes);
     }
 
     private void WriteBytes(int column, int row, ReadOnlySpan<byte> bytes)
     {
         if (bytes.Length <= InlineLength)
         {
-            byte* slot = _data[column] + (row * 16);
-            ((UInt128*)slot)[0] = UInt128.Zero;
-            *(uint*)slot = (uint)bytes.Length;
-            bytes.CopyTo(new Span<byte>(slot + 4, InlineLength));
+            fixed (byte* p = bytes)
+            {
+                SetString(column, row, p, bytes.Length);
+            }
+
+            return;
+        }
+
+        if (bytes.Length <= HeapRowLimit && _heapUsed + bytes.Length <= HeapBytes)
+        {
+            bytes.CopyTo(new Span<byte>(_heap + _heapUsed, bytes.Length));
+            SetString(column, row, _heap + _heapUsed, bytes.Length);
             return;
         }
 
         fixed (byte* p = bytes)
         {
-            // Without DuckDB's UTF-8 check: the text comes from Encoding.UTF8 (valid), the blob is a blob.
+            // Too long for the heap (never for a tar walk's rows): DuckDB copies it into the vector's own heap.
             NativeMethods.Vectors.DuckDBUnsafeVectorAssignStringElementLength(_vectors[column], (ulong)row, p, bytes.Length);
         }
+    }
+
+    /// <summary>
+    /// The string_t of <paramref name="length"/> bytes at <paramref name="bytes"/>: at most 12 inlined (zero-padded, as
+    /// DuckDB compares the 16 bytes), longer ones (then at the heap's free end) pointing at the heap, which keeps them.
+    /// </summary>
+    private void SetString(int column, int row, byte* bytes, int length)
+    {
+        byte* slot = _data[column] + (row * 16);
+        if (length <= InlineLength)
+        {
+            ((UInt128*)slot)[0] = UInt128.Zero;
+            *(uint*)slot = (uint)length;
+            new ReadOnlySpan<byte>(bytes, length).CopyTo(new Span<byte>(slot + 4, InlineLength));
+            return;
+        }
+
+        *(uint*)slot = (uint)length;
+        *(uint*)(slot + 4) = *(uint*)bytes; // the prefix: the first 4 bytes
+        *(byte**)(slot + 8) = bytes;
+        _heapUsed += length;
     }
 
     private void AppendChunk()
@@ -285,6 +345,7 @@ internal sealed unsafe class FileRowAppender : IDisposable
 
         NativeMethods.DataChunks.DuckDBDataChunkReset(_chunk);
         _rows = 0;
+        _heapUsed = 0;
         PrepareChunk();
     }
 

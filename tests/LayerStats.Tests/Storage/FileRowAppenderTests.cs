@@ -53,6 +53,32 @@ public sealed class FileRowAppenderTests
                 Assert.True(contentId == (long)r[12]!, at);
                 Assert.Equal([false, e.LinkTarget is null, e.Xxh128 is null, e.Sha256 is null], r.Skip(13).Select(v => (bool)v!));
             }
+
+            // Each stored string equals a fresh copy of itself made by DuckDB (comparisons read a string_t's length, prefix and
+            // inlined bytes; DuckDB's appender rebuilds those when it copies a chunk, so this guards what it stores).
+            Assert.Equal(0L, Convert.ToInt64(db.Connection.Rows(
+                "SELECT count(*) FROM files WHERE diff_id <> diff_id || '' OR path <> path || '' OR kind <> kind || '' " +
+                "OR link_target IS DISTINCT FROM link_target || '' OR sha256 IS DISTINCT FROM sha256 || ''::BLOB")[0][0], CultureInfo.InvariantCulture));
+        }
+    }
+
+    [Fact]
+    public void Rows_of_long_strings_fill_the_string_heap_before_a_chunk_is_full_and_read_back_exactly()
+    {
+        using var dir = new TempDir();
+        // 2-4 KB of text a row (a third of it 2-byte UTF-8): ~1 MiB of string heap every ~300 rows, far before 2,048.
+        var random = new Random(3);
+        var entries = Enumerable.Range(0, 3000)
+            .Select(i => new FileEntry(i, string.Concat(Enumerable.Repeat($"d{i}/\u00e9t\u00e9/", 150 + random.Next(150))), EntryKind.Symlink, 0, 0x1FF, 0, 0,
+                DateTimeOffset.UnixEpoch, new string((char)('a' + (i % 26)), 13 + random.Next(2000)), null, null))
+            .ToArray();
+        using var db = LayerStatsDatabase.Open(dir.File("t.duckdb"));
+        Append(db, entries, 1, duckDbNet: false);
+        var rows = db.Connection.Rows("SELECT seq, path, link_target FROM files ORDER BY seq");
+        Assert.Equal(entries.Length, rows.Count);
+        for (int i = 0; i < entries.Length; i++)
+        {
+            Assert.True(entries[i].Path == (string)rows[i][1]! && entries[i].LinkTarget == (string)rows[i][2]!, $"row {i}");
         }
     }
 
@@ -178,6 +204,8 @@ public sealed class FileRowAppenderTests
             new(7, "usr/lib/x86_64-linux-gnu/.wh.libfoo.so", EntryKind.Whiteout, 0, 0, 0, 0, epoch, null, null, null),
             new(8, "usr/share/.wh..wh..opq", EntryKind.OpaqueWhiteout, 0, 0, 0, 0, epoch.AddTicks(1), null, null, null),
             new(9, new string('p', 4000) + "/\u00e9", EntryKind.File, 4000, 0x1A4, 1000, 1000, epoch.AddTicks(5), new string('t', 300), 42, sha),
+            // More than the appender's string heap takes for one string (goes to DuckDB's vector heap).
+            new(10, new string('q', 100_000) + "/\u00fc", EntryKind.Symlink, 0, 0x1FF, 0, 0, epoch, new string('\u00fc', 90_000), null, null),
         ];
         var random = new Random(5);
         var entries = new FileEntry[count];
