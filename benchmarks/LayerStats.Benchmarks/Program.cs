@@ -24,6 +24,15 @@ public static class Program
             return 0;
         }
 
+        // `--appender ROWS chunks|duckdbnet [LOADS]`: the appender benchmark's loop without BenchmarkDotNet, for a profiler
+        // (perf with DOTNET_PerfMapEnabled=1); prints the append and commit time per row of each load.
+        if (args is ["--appender", var rows, var path, .. var loads])
+        {
+            AppenderBenchmarks.Profile(int.Parse(rows, System.Globalization.CultureInfo.InvariantCulture), path == "duckdbnet",
+                loads is [var n] ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : 3);
+            return 0;
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

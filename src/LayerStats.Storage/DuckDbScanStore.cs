@@ -670,6 +670,12 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     /// </summary>
     internal int LoadChunkRows { get; init; } = ChunkRowsFromEnvironment();
 
+    /// <summary>
+    /// Layer loads append through DuckDB.NET's appender (the path before <see cref="FileRowAppender"/>) instead of
+    /// filling DuckDB's data chunks directly: for tests and the benchmark that compare the two.
+    /// </summary>
+    internal bool DuckDbNetAppender { get; init; }
+
     private static int ChunkRowsFromEnvironment() =>
         int.TryParse(Environment.GetEnvironmentVariable("LAYERSTATS_TEST_LOAD_CHUNK_ROWS"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int rows) && rows > 0
             ? rows
@@ -1438,7 +1444,10 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         private readonly long _contentId;
         private readonly int _runId;
         private DuckDBTransaction _transaction;
-        private DuckDBAppender? _appender;
+        private FileRowAppender? _appender;
+
+        /// <summary>The reference path (<see cref="DuckDbScanStore.DuckDbNetAppender"/>): DuckDB.NET's appender.</summary>
+        private DuckDBAppender? _referenceAppender;
         private bool _done;
         private bool _mayChunk;
         private long _rowsInTransaction;
@@ -1499,23 +1508,15 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 }
             }
 
-            _appender ??= _connection.CreateAppender("files");
-            foreach (ref readonly var e in entries)
+            if (_store.DuckDbNetAppender)
             {
-                var row = _appender.CreateRow()
-                    .AppendValue(_diffId)
-                    .AppendValue(e.Seq)
-                    .AppendValue(e.Path)
-                    .AppendValue(EntryKinds.ToName(e.Kind))
-                    .AppendValue(e.Size)
-                    .AppendValue(e.Mode)
-                    .AppendValue(e.Uid)
-                    .AppendValue(e.Gid)
-                    .AppendValue(e.ModificationTime)
-                    .AppendValue(e.LinkTarget);
-                row = e.Xxh128 is { } h ? row.AppendValue(ToBigInteger(h)) : row.AppendNullValue();
-                row = e.Sha256 is { } sha ? row.AppendValue(sha) : row.AppendNullValue();
-                row.AppendValue(_contentId).EndRow();
+                _referenceAppender ??= _connection.CreateAppender("files");
+                FileRowAppender.AppendWithDuckDbNet(_referenceAppender, _diffId, _contentId, entries);
+            }
+            else
+            {
+                _appender ??= new FileRowAppender(_connection, _diffId, _contentId);
+                _appender.Append(entries);
             }
 
             _rowsInTransaction += entries.Length;
@@ -1525,8 +1526,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         private void CommitChunk()
         {
             // Closed before the claim, which may set the memory limit through this connection.
-            _appender?.Close();
-            _appender = null;
+            CloseAppender();
             if (!_chunked && !_store.TryClaimChunking(_diffId, this))
             {
                 // Another load of this content is chunking, or one has committed it meanwhile: this one stays one
@@ -1580,8 +1580,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
                 throw new InvalidOperationException("its entries were dropped for another load of the same content, which then failed to commit");
             }
 
-            _appender?.Close();
-            _appender = null;
+            CloseAppender();
             // What other loads committed after this one began (the store knows: they committed through it).
             var storedHashing = _store.KnownContent(content.DiffId.ToString());
             if (storedHashing is { } stored && stored.Covers(content.Hashing))
@@ -1654,6 +1653,16 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             _appender = null;
             try
             {
+                _referenceAppender?.Dispose();
+            }
+            catch (DuckDBException)
+            {
+                // As above.
+            }
+
+            _referenceAppender = null;
+            try
+            {
                 _transaction.Rollback();
             }
             catch (InvalidOperationException)
@@ -1687,7 +1696,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             {
                 Abort();
                 _transaction.Dispose();
-                reuse = _reusable && _appender is null;
+                reuse = _reusable && _appender is null && _referenceAppender is null;
             }
             finally
             {
@@ -1702,6 +1711,21 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             }
         }
 
-        private static BigInteger ToBigInteger(UInt128 value) => (BigInteger)value;
+        /// <summary>Writes the rows still held and closes the appender; a failure (disk full...) throws, the appender gone.</summary>
+        private void CloseAppender()
+        {
+            var appender = _appender;
+            _appender = null;
+            if (appender is not null)
+            {
+                using (appender)
+                {
+                    appender.Close();
+                }
+            }
+
+            _referenceAppender?.Close();
+            _referenceAppender = null;
+        }
     }
 }
