@@ -89,6 +89,7 @@ internal sealed unsafe class FileRowAppender : IDisposable
         {
             string error = Error(_appender);
             _appender.Dispose();
+            System.Runtime.InteropServices.NativeMemory.Free(_heap);
             throw new InvalidOperationException(error);
         }
 
