@@ -158,11 +158,9 @@ internal sealed class DirectoryContainer(string root) : BlobContainer
 {
     public override string Kind => "directory";
 
-
     /// <summary>
-    /// One stat of the path (following a link): a regular file's length. Whether it can be read is found when it is
-    /// read (a document: "cannot be read", as this look-up said before it stopped opening every blob of a listing, a
-    /// third of an unchanged rescan's listing of a directory).
+    /// One stat of the path (of a link: its target's): a regular file and its length. Whether it can be read is found
+    /// when it is read (a document: "cannot be read"); opening every blob here took a third of a directory's listing.
     /// </summary>
     public override ContainerEntry? Find(string path)
     {
