@@ -15,6 +15,10 @@ namespace LayerStats.Benchmarks;
 /// <see cref="DecompressionStream"/> and <see cref="IncrementalHash"/>, N layers at a time (default: one per
 /// core), largest first (the best a layer-per-worker schedule can do) unless <c>--in-order</c>. Layers are told
 /// from configs and manifests by magic bytes (gzip, zstd; other blobs are skipped).
+/// With <c>--walk</c> it is the scan's read path without the database: each blob goes through
+/// <see cref="LayerReader"/> (the same decoder, digest and diff_id, plus the tar walk that XxHash128es every regular
+/// file and builds one <see cref="FileEntry"/> per tar entry), and the entries are counted and dropped. The scan can
+/// come no closer to the limit than this does (benchmarks/README.md, "What the database costs").
 /// </summary>
 public static class LimitKernel
 {
@@ -24,6 +28,7 @@ public static class LimitKernel
     {
         int jobs = Environment.ProcessorCount;
         bool inOrder = false;
+        bool walk = false;
         var paths = new List<string>();
         for (int i = 0; i < args.Count; i++)
         {
@@ -35,6 +40,9 @@ public static class LimitKernel
                 case "--in-order":
                     inOrder = true;
                     break;
+                case "--walk":
+                    walk = true;
+                    break;
                 default:
                     paths.Add(args[i]);
                     break;
@@ -43,7 +51,7 @@ public static class LimitKernel
 
         if (paths.Count == 0 || jobs < 1)
         {
-            Console.Error.WriteLine("usage: LayerStats.Benchmarks --limit [--jobs N] [--in-order] OCI-LAYOUT-DIR|BLOB...");
+            Console.Error.WriteLine("usage: LayerStats.Benchmarks --limit [--jobs N] [--in-order] [--walk] OCI-LAYOUT-DIR|BLOB...");
             return 2;
         }
 
@@ -56,11 +64,17 @@ public static class LimitKernel
         var clock = Stopwatch.StartNew();
         long tarBytes = 0;
         long compressed = 0;
+        long entries = 0;
         int failures = 0;
+        int left = blobs.Count; // as in the scan: with fewer layers left than cores, a layer is read on two tasks
         await Parallel.ForEachAsync(blobs, new ParallelOptions { MaxDegreeOfParallelism = jobs }, async (blob, ct) =>
         {
-            var (digestHex, length, tar) = await ReadAsync(blob, ct);
+            var (digestHex, length, tar, walked) = walk
+                ? await WalkAsync(blob, Volatile.Read(ref left) < Environment.ProcessorCount, ct)
+                : await ReadAsync(blob, ct);
+            Interlocked.Decrement(ref left);
             Interlocked.Add(ref tarBytes, tar);
+            Interlocked.Add(ref entries, walked);
             Interlocked.Add(ref compressed, length);
             if (digestHex != blob.Hex)
             {
@@ -70,7 +84,7 @@ public static class LimitKernel
         });
         double seconds = clock.Elapsed.TotalSeconds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"limit: {blobs.Count} layers, {compressed} compressed bytes, {tarBytes} tar bytes, jobs {jobs}, {seconds:0.000} s, {tarBytes / 1e6 / seconds:0} MB/s of tar"));
+            $"{(walk ? "walk" : "limit")}: {blobs.Count} layers, {compressed} compressed bytes, {tarBytes} tar bytes{(walk ? $", {entries} tar entries" : "")}, jobs {jobs}, {seconds:0.000} s, {tarBytes / 1e6 / seconds:0} MB/s of tar"));
         return failures == 0 ? 0 : 1;
     }
 
@@ -108,7 +122,32 @@ public static class LimitKernel
         return blobs;
     }
 
-    private static async Task<(string DigestHex, long Compressed, long Tar)> ReadAsync(Blob blob, CancellationToken ct)
+    private static async Task<(string DigestHex, long Compressed, long Tar, long Entries)> WalkAsync(Blob blob, bool overlap, CancellationToken ct)
+    {
+        await using var file = new FileStream(blob.Path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.SequentialScan);
+        var sink = new CountingSink();
+        LayerReadResult read = await LayerReader.ReadAsync(file, FileHashing.Xxh128, sink, overlap, ct);
+        if (read.EntryCount != sink.Entries)
+        {
+            throw new InvalidOperationException($"{blob.Path}: the walk reported {read.EntryCount} entries, the sink got {sink.Entries}");
+        }
+
+        return (read.Digest.Hex, read.CompressedSize, read.UncompressedSize, sink.Entries);
+    }
+
+    /// <summary>Counts the entries of a walk and keeps none of them.</summary>
+    private sealed class CountingSink : IFileEntrySink
+    {
+        public long Entries { get; private set; }
+
+        public ValueTask WriteAsync(ReadOnlyMemory<FileEntry> batch, CancellationToken ct)
+        {
+            Entries += batch.Length;
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private static async Task<(string DigestHex, long Compressed, long Tar, long Entries)> ReadAsync(Blob blob, CancellationToken ct)
     {
         await using var file = new FileStream(blob.Path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.SequentialScan);
         using var hashed = new HashingReadStream(file, leaveOpen: true);
@@ -127,6 +166,6 @@ public static class LimitKernel
 
         await hashed.DrainAsync(buffer, ct);
         _ = diffId.GetHashAndReset();
-        return (hashed.GetDigest().Hex, hashed.BytesRead, tar);
+        return (hashed.GetDigest().Hex, hashed.BytesRead, tar, 0);
     }
 }

@@ -3,7 +3,8 @@
 # distinct layers, gzip and zstd variants, see tests/LayerStats.Fixtures/BenchData.cs; with --data-set debian a
 # family of real images built from Debian packages, see benchmarks/scan/debian-images.sh) and times, on the same distinct layers, in one run:
 # layerstats scan (fresh DB), the `gzip -dc | sha256sum` and `zstd -dc | sha256sum` baselines (sequential and 2 at
-# a time), the in-process limit (decompress + SHA-256 only, all cores), an unchanged rescan and `report summary`.
+# a time), the in-process limit (decompress + SHA-256 only, all cores), the walk (the limit plus the tar walk hashing
+# every file: the scan without its database), an unchanged rescan and `report summary`.
 # Prints medians, MB/s of uncompressed tar, ratios and peak RSS. See benchmarks/README.md, "Whole scan".
 set -euo pipefail
 
@@ -175,6 +176,10 @@ cp "$DB" "$WORK/zstd-only.duckdb"
 # limit comes out ~20 % slower than it can be, which would flatter the scan's ratio.
 measure limit-gzip 'export DOTNET_TieredCompilation=0' "$BENCH" --limit "${GZ_LAYOUTS[@]}"
 measure limit-zstd 'export DOTNET_TieredCompilation=0' "$BENCH" --limit "${ZST_LAYOUTS[@]}"
+# (4b) the scan's read path without the database: the limit plus the tar walk that hashes every file (LayerReader,
+# entries counted and dropped). The scan can come no closer to the limit than this.
+measure walk-gzip 'export DOTNET_TieredCompilation=0' "$BENCH" --limit --walk "${GZ_LAYOUTS[@]}"
+measure walk-zstd 'export DOTNET_TieredCompilation=0' "$BENCH" --limit --walk "${ZST_LAYOUTS[@]}"
 unset DOTNET_TieredCompilation
 
 # (2), (3) the command-line baselines over the same distinct blobs (diff_id only: the compressed digest is not computed)
@@ -220,7 +225,7 @@ mib() { awk -v k="${RSS[$1]}" 'BEGIN { printf "%.0f", k / 1024 }'; }
     echo
     printf '| %-20s | %8s | %8s | %10s | %11s | %7s | %8s |\n' "run (N=$N)" "median s" "best s" "MB/s (med)" "MB/s (best)" "cpu s" "RSS MiB"
     printf '|%s|%s|%s|%s|%s|%s|%s|\n' "----------------------" "---------:" "---------:" "-----------:" "------------:" "--------:" "---------:"
-    for key in scan-gzip scan-zstd rescan-gzip report-summary limit-gzip limit-zstd gzip-sha256sum gzip-sha256sum-P2 \
+    for key in scan-gzip scan-zstd rescan-gzip report-summary limit-gzip limit-zstd walk-gzip walk-zstd gzip-sha256sum gzip-sha256sum-P2 \
         zstd-sha256sum zstd-sha256sum-P2 scan-gzip-jobs1 scan-gzip-jobs4 scan-gzip-sha256 scan-gzip-verify \
         scan-gzip-tiered scan-zstd-tiered limit-zstd-tiered limit-gzip-jobs1 limit-gzip-in-order; do
         [ -n "${MEDIAN[$key]:-}" ] || continue
@@ -233,6 +238,8 @@ mib() { awk -v k="${RSS[$1]}" 'BEGIN { printf "%.0f", k / 1024 }'; }
     echo
     echo "ratios of median wall times (and of median CPU times):"
     echo "  scan / in-process limit             gzip $(ratio scan-gzip limit-gzip)   zstd $(ratio scan-zstd limit-zstd)"
+    echo "  walk (no database) / limit          gzip $(ratio walk-gzip limit-gzip)   zstd $(ratio walk-zstd limit-zstd)"
+    echo "  scan / walk (what the database adds) gzip $(ratio scan-gzip walk-gzip)   zstd $(ratio scan-zstd walk-zstd)"
     echo "  gzip|sha256sum / scan (speed-up)    sequential $(ratio gzip-sha256sum scan-gzip)   -P2 $(ratio gzip-sha256sum-P2 scan-gzip)"
     echo "  zstd|sha256sum / scan (speed-up)    sequential $(ratio zstd-sha256sum scan-zstd)   -P2 $(ratio zstd-sha256sum-P2 scan-zstd)"
     echo "  rescan / first scan                 $(ratio rescan-gzip scan-gzip)"
