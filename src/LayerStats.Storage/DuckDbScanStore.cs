@@ -15,7 +15,7 @@ namespace LayerStats.Storage;
 /// its layers and references in one transaction. Each content's rows carry its content_id, by which the per-image
 /// analysis reads them.
 /// </summary>
-public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
+public sealed partial class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 {
     private readonly DuckDBConnection _connection = database.Connection;
     private readonly Lock _configLock = new();
@@ -559,8 +559,9 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         }
     }
 
-    public ILayerLoad BeginLayerLoad(int runId, Digest expectedDiffId, FileHashing hashing) =>
-        new LayerLoad(this, RentLoadConnection(), runId, expectedDiffId, hashing, NextContentId());
+    public ILayerLoad BeginLayerLoad(int runId, Digest expectedDiffId, FileHashing hashing) => _grouping
+        ? new GroupedLoad(this, runId, expectedDiffId, hashing, NextContentId())
+        : new LayerLoad(this, RentLoadConnection(), runId, expectedDiffId, hashing, NextContentId());
 
     /// <summary>
     /// Connections of layer loads that ended cleanly, with their prepared statements, for the next loads: a connection's
@@ -803,7 +804,12 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     public void AddLayer(int runId, LayerRecord layer)
     {
         string digest = layer.Digest.ToString();
-        InsertLayerRow(_connection, _statements ??= new StatementCache(_connection), layer, digest, runId);
+        using (var write = BeginWrite(ownTransaction: false))
+        {
+            InsertLayerRow(_connection, _statements ??= new StatementCache(_connection), layer, digest, runId);
+            write.Commit();
+        }
+
         _absentLayers.Remove(digest);
     }
 
@@ -844,6 +850,37 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 
     public IEnumerable<AnalysisEntry> StreamAnalysisEntries(Digest diffId)
     {
+        // While a group is open, its transaction sees the database as it was when the group began: what loads on other
+        // connections committed since (a big layer's rows) is read on a connection of its own; the group's own contents
+        // in the group (its appender closed first, so that its rows are in the transaction).
+        LoadConnection? other = null;
+        if (_group is not null && !_groupContents.Contains(diffId.ToString()))
+        {
+            other = RentLoadConnection();
+        }
+        else
+        {
+            CloseGroupAppender();
+        }
+
+        try
+        {
+            foreach (var entry in ReadAnalysisEntries(other?.Connection ?? _connection, diffId))
+            {
+                yield return entry;
+            }
+        }
+        finally
+        {
+            if (other is not null)
+            {
+                ReturnLoadConnection(other);
+            }
+        }
+    }
+
+    private IEnumerable<AnalysisEntry> ReadAnalysisEntries(DuckDBConnection connection, Digest diffId)
+    {
         var (contentId, entries) = StoredContent(diffId);
         TraceMemory("analysis in", TimeSpan.Zero);
         var watch = System.Diagnostics.Stopwatch.StartNew();
@@ -857,7 +894,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             : null;
         if (lowered is { } limit)
         {
-            Execute(FormattableString.Invariant($"SET memory_limit = '{limit}MB'"));
+            SetMemoryLimit(connection, limit);
         }
 
         try
@@ -865,7 +902,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             // No ORDER BY: DuckDB streams the rows in chunks instead of sorting them all first; seq gives the archive
             // order. Streaming mode: DuckDB.NET otherwise materialises the whole result before the first row (~60 MB
             // for a million rows).
-            using var cmd = LayerRowsCommand("path, kind, size, seq", diffId, contentId);
+            using var cmd = LayerRowsCommand(connection, "path, kind, size, seq", diffId, contentId);
             cmd.UseStreamingMode = true;
             using var reader = cmd.ExecuteReader();
             while (reader.Read())
@@ -877,7 +914,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
         {
             if (lowered is not null)
             {
-                Execute(FormattableString.Invariant($"SET memory_limit = '{ReadPhaseMemoryLimit}MB'"));
+                SetMemoryLimit(connection, ReadPhaseMemoryLimit);
             }
         }
 
@@ -888,10 +925,10 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     /// SELECT columns FROM files for one layer content: by its content_id (reads only the row groups that hold it), or
     /// by diff_id for a content stored before content_id existed (reads the whole table).
     /// </summary>
-    private DuckDBCommand LayerRowsCommand(string columns, Digest diffId, long? contentId) =>
+    private static DuckDBCommand LayerRowsCommand(DuckDBConnection connection, string columns, Digest diffId, long? contentId) =>
         contentId is { } id
-            ? Command($"SELECT {columns} FROM files WHERE content_id = ?", id)
-            : Command($"SELECT {columns} FROM files WHERE diff_id = ?", diffId.ToString());
+            ? Command(connection, $"SELECT {columns} FROM files WHERE content_id = ?", id)
+            : Command(connection, $"SELECT {columns} FROM files WHERE diff_id = ?", diffId.ToString());
 
     /// <summary>A stored content's content_id (null when stored before content_id existed) and number of rows, looked up once.</summary>
     private ContentRows StoredContent(Digest diffId)
@@ -920,7 +957,7 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     {
         var image = record.Image;
         string id = image.Id.ToString();
-        using (var tx = _connection.BeginTransaction())
+        using (var tx = BeginWrite())
         {
             bool exists;
             if (_absentImages.Contains(id))
@@ -1160,10 +1197,11 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
             return false; // a look-up found it not stored, and only this store inserts images
         }
 
-        using var tx = _connection.BeginTransaction();
+        using var tx = BeginWrite();
         using var touch = Command("UPDATE images SET last_run_id = ? WHERE image_id = ?", runId, id);
         if (touch.ExecuteNonQuery() == 0)
         {
+            tx.Commit(wrote: false);
             _absentImages.Add(id);
             return false;
         }
@@ -1284,6 +1322,17 @@ public sealed class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
     }
 
     public void RecordError(int runId, ScanError error)
+    {
+        if (_group is not null)
+        {
+            _groupErrors.Add((runId, error)); // written with the group, or after it if it is rolled back
+            return;
+        }
+
+        InsertError(runId, error);
+    }
+
+    private void InsertError(int runId, ScanError error)
     {
         using var cmd = Command(
             "INSERT INTO scan_errors VALUES (?, ?, ?, ?, ?, ?, ?)",

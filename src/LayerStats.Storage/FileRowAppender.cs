@@ -62,8 +62,11 @@ internal sealed unsafe class FileRowAppender : IDisposable
     private ulong* _linkValidity;
     private ulong* _xxhValidity;
     private ulong* _shaValidity;
-    private readonly string _diffId;
-    private readonly long _contentId;
+    private string _diffId;
+    private long _contentId;
+
+    /// <summary>The chunk's row whose diff_id string_t the next rows of the same content copy; -1: none yet.</summary>
+    private int _diffIdRow = -1;
 
     /// <summary>
     /// The bytes of the chunk's strings longer than 12 bytes, which their string_t point at: DuckDB's appender copies
@@ -154,6 +157,22 @@ internal sealed unsafe class FileRowAppender : IDisposable
         }
     }
 
+    /// <summary>
+    /// The rows appended from now on are those of another layer content (a group commit appends several contents'
+    /// rows through one appender: <see cref="DuckDbScanStore.BeginGroup"/>).
+    /// </summary>
+    public void SetContent(string diffId, long contentId)
+    {
+        ObjectDisposedException.ThrowIf(_closed, this);
+        if (diffId != _diffId)
+        {
+            _diffId = diffId;
+            _diffIdRow = -1;
+        }
+
+        _contentId = contentId;
+    }
+
     /// <summary>Writes the rows still held and closes the appender (its rows go into the connection's transaction).</summary>
     public void Close()
     {
@@ -201,14 +220,15 @@ internal sealed unsafe class FileRowAppender : IDisposable
 
     private void WriteRow(int row, in FileEntry e)
     {
-        // diff_id: into the heap once a chunk; the other rows' string_t point at the same bytes.
-        if (row == 0)
+        // diff_id: into the heap once a chunk and content; the content's other rows' string_t point at the same bytes.
+        if (_diffIdRow < 0)
         {
-            WriteString(DiffIdColumn, 0, _diffId);
+            WriteString(DiffIdColumn, row, _diffId);
+            _diffIdRow = row;
         }
         else
         {
-            ((UInt128*)_data[DiffIdColumn])[row] = ((UInt128*)_data[DiffIdColumn])[0];
+            ((UInt128*)_data[DiffIdColumn])[row] = ((UInt128*)_data[DiffIdColumn])[_diffIdRow];
         }
 
         ((int*)_data[SeqColumn])[row] = e.Seq;
@@ -347,6 +367,7 @@ internal sealed unsafe class FileRowAppender : IDisposable
         NativeMethods.DataChunks.DuckDBDataChunkReset(_chunk);
         _rows = 0;
         _heapUsed = 0;
+        _diffIdRow = -1;
         PrepareChunk();
     }
 

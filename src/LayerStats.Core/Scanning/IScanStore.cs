@@ -127,6 +127,36 @@ public interface IScanStore : IDisposable
     }
 
     void RecordError(int runId, ScanError error);
+
+    /// <summary>
+    /// Group commit, for the read phase: from here to <see cref="EndGroup"/>, writes that would each commit alone (a
+    /// small layer load, a blob row, an image) may go into one transaction instead, which <see cref="CommitGroup"/>
+    /// commits. A store that does not group commits each write as it comes (the default).
+    /// </summary>
+    void BeginGroup()
+    {
+    }
+
+    /// <summary>Commits the group's writes. Throws when it cannot: the group is then rolled back, as by <see cref="RollbackGroup"/>.</summary>
+    void CommitGroup()
+    {
+    }
+
+    /// <summary>Drops the group's writes (also what a failed grouped write does itself, before it throws).</summary>
+    void RollbackGroup()
+    {
+    }
+
+    /// <summary>Grouping ends; a group not committed is rolled back.</summary>
+    void EndGroup()
+    {
+    }
+
+    /// <summary>Writes that went into a group so far (a call that changed it wrote into the group).</summary>
+    long GroupWrites => 0;
+
+    /// <summary>Whether the group holds writes not committed yet (false after a failed grouped write rolled it back).</summary>
+    bool GroupPending => false;
 }
 
 /// <summary>

@@ -94,6 +94,21 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
 
     private int _layersLeft; // not yet finished: fewer than the cores, a layer is read on two tasks (LayerReader overlap)
 
+    /// <summary>
+    /// Group commit (IScanStore.BeginGroup): the layers and images written into the store's open group, failed together
+    /// if it cannot be committed. The writer commits the group when it has nothing else to do (its queue is empty), or
+    /// when the group reaches <see cref="GroupMaxWrites"/> writes, <see cref="GroupMaxRows"/> file rows or
+    /// <see cref="GroupMaxMilliseconds"/> of age: bounds on what the group holds in memory and what a crash undoes.
+    /// </summary>
+    private readonly List<LayerWork> _groupLayers = [];
+    private readonly List<ImageWork> _groupImages = [];
+    private long _groupRows;
+    private long _groupSince;
+
+    internal const int GroupMaxWrites = 256;
+    internal const long GroupMaxRows = 65_536;
+    internal const int GroupMaxMilliseconds = 250;
+
     /// <summary>Opens the store when the scan starts (see the constructor that takes it); null when the store was given open.</summary>
     private readonly Func<IScanStore>? _openStore;
 
@@ -479,6 +494,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         _ = Task.WhenAll(workers).ContinueWith(t => writerQueue.Writer.TryComplete(t.Exception), TaskScheduler.Default);
 
         var loads = new Dictionary<LayerWork, ILayerLoad>();
+        store.BeginGroup();
         try
         {
             long idleSince = ScanTimings.Now();
@@ -486,6 +502,11 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             {
                 Timings.AddWriterIdle(idleSince);
                 Write(message, loads, state);
+                if (GroupDue(writerQueue.Reader))
+                {
+                    CommitGroup(state);
+                }
+
                 idleSince = ScanTimings.Now();
             }
 
@@ -498,6 +519,10 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             {
                 load.Dispose();
             }
+
+            // What the group holds is whole layers and images: committed also when the scan is cancelled.
+            CommitGroup(state);
+            store.EndGroup();
 
             try
             {
@@ -675,6 +700,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             }
 
             var record = new LayerRecord(work.Layer.Digest, result.CompressedSize, work.Layer.MediaType, result.Compression, result.DiffId, result.UncompressedSize, IsForeign: false);
+            long groupWrites = store.GroupWrites;
             try
             {
                 if (work.VerifyOnly)
@@ -691,7 +717,13 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             {
                 DropEntries(work);
                 FailLayer(work, state, $"cannot store the layer: {ex.Message}", null);
+                FailGroupIfLost(state, ex);
                 return;
+            }
+
+            if (store.GroupWrites != groupWrites)
+            {
+                AddToGroup(work, result.EntryCount);
             }
         }
         finally
@@ -819,6 +851,98 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         }
     }
 
+    private void AddToGroup(LayerWork work, long rows)
+    {
+        if (_groupLayers.Count == 0 && _groupImages.Count == 0)
+        {
+            _groupSince = ScanTimings.Now();
+        }
+
+        _groupLayers.Add(work);
+        _groupRows += rows;
+    }
+
+    private void AddToGroup(ImageWork image)
+    {
+        if (_groupLayers.Count == 0 && _groupImages.Count == 0)
+        {
+            _groupSince = ScanTimings.Now();
+        }
+
+        _groupImages.Add(image);
+    }
+
+    /// <summary>Whether to commit the group now: it holds writes, and the writer has nothing waiting or the group is full or old.</summary>
+    private bool GroupDue(ChannelReader<WriterMessage> queue)
+    {
+        int writes = _groupLayers.Count + _groupImages.Count;
+        return writes > 0
+               && (!queue.TryPeek(out _) || writes >= GroupMaxWrites || _groupRows >= GroupMaxRows
+                   || System.Diagnostics.Stopwatch.GetElapsedTime(_groupSince).TotalMilliseconds >= GroupMaxMilliseconds);
+    }
+
+    /// <summary>Commits the store's group; when it cannot, what it held fails.</summary>
+    private void CommitGroup(RunState state)
+    {
+        if (_groupLayers.Count == 0 && _groupImages.Count == 0 && !store.GroupPending)
+        {
+            return;
+        }
+
+        long started = ScanTimings.Now();
+        try
+        {
+            store.CommitGroup();
+            _groupLayers.Clear();
+            _groupImages.Clear();
+            _groupRows = 0;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            FailGroup(state, ex.Message);
+        }
+        finally
+        {
+            Timings.AddGroupCommit(started);
+        }
+    }
+
+    /// <summary>After a store call failed: if it was a grouped write, the store has rolled the group back, and what it held fails.</summary>
+    private void FailGroupIfLost(RunState state, Exception error)
+    {
+        if ((_groupLayers.Count > 0 || _groupImages.Count > 0) && !store.GroupPending)
+        {
+            FailGroup(state, error.Message);
+        }
+    }
+
+    /// <summary>The group is rolled back: its images are not stored, its layers' entries not either.</summary>
+    private void FailGroup(RunState state, string message)
+    {
+        store.RollbackGroup();
+        var images = _groupImages.ToArray();
+        var layers = _groupLayers.ToArray();
+        _groupImages.Clear();
+        _groupLayers.Clear();
+        _groupRows = 0;
+        foreach (var image in images)
+        {
+            if (image.Committed)
+            {
+                image.Committed = false;
+                state.ImagesOk--;
+            }
+
+            FailImage(image, state, $"cannot store the image: {message}", null, null);
+        }
+
+        foreach (var layer in layers)
+        {
+            DropEntries(layer);
+            FailLayer(layer, state, $"cannot store the layer: {message}", null);
+        }
+    }
+
     /// <summary>False (and the image failed) when a layer's content is not the diff_id the config states.</summary>
     private bool CheckDiffIds(ImageWork image, RunState state)
     {
@@ -844,6 +968,7 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         }
 
         var config = image.Image.Config;
+        long groupWrites = store.GroupWrites;
         try
         {
             if (!store.TouchImage(state.RunId, image.Image.Id, image.References))
@@ -867,10 +992,15 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
 
             image.Committed = true;
             state.ImagesOk++;
+            if (store.GroupWrites != groupWrites)
+            {
+                AddToGroup(image);
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             FailImage(image, state, $"cannot store the image: {ex.Message}", null, null);
+            FailGroupIfLost(state, ex);
         }
 
         Prefixes.Forget(image); // analysed, or stored already: no state is kept for it any more

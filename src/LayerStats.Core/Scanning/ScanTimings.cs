@@ -19,6 +19,7 @@ public sealed class ScanTimings
     private long _layerCommit;
     private long _analysis;
     private long _imageCommit;
+    private long _groupCommit;
     private long _writerIdle;
     private long _workers;
     private long _workersBlocked;
@@ -47,6 +48,9 @@ public sealed class ScanTimings
     /// <summary>Writer: committing images (rows, references, run membership).</summary>
     public TimeSpan ImageCommit => Span(_imageCommit);
 
+    /// <summary>Writer: committing the groups of layers and images written into one transaction (group commit).</summary>
+    public TimeSpan GroupCommit => Span(_groupCommit);
+
     /// <summary>Writer: waiting for the next message from the workers.</summary>
     public TimeSpan WriterIdle => Span(_writerIdle);
 
@@ -74,6 +78,8 @@ public sealed class ScanTimings
 
     internal void AddImageCommit(long since) => Add(ref _imageCommit, since);
 
+    internal void AddGroupCommit(long since) => Add(ref _groupCommit, since);
+
     internal void AddWriterIdle(long since) => Add(ref _writerIdle, since);
 
     internal void AddWorker(long since) => Add(ref _workers, since);
@@ -92,6 +98,7 @@ public sealed class ScanTimings
         ("  writer: committing layers", LayerCommit),
         ("  writer: analysing images", Analysis),
         ("  writer: committing images", ImageCommit),
+        ("  writer: committing groups", GroupCommit),
         ("  writer: idle", WriterIdle),
         ("finish run (totals, derived tables)", Finish),
     ];
