@@ -13,7 +13,7 @@ namespace LayerStats.Storage;
 /// of its own, so a layer's entries count (are in layer_contents) with its row or not at all — a big layer's rows are
 /// committed in chunks under a layer_loads marker first (see <see cref="LayerLoad"/>) — and an image is committed with
 /// its layers and references in one transaction. Each content's rows carry its content_id, by which the per-image
-/// analysis reads them.
+/// analysis reads them. During the read phase small layers and images commit in groups (DuckDbScanStore.Group.cs).
 /// </summary>
 public sealed partial class DuckDbScanStore(LayerStatsDatabase database) : IScanStore
 {
