@@ -1212,6 +1212,32 @@ public sealed partial class DuckDbScanStore(LayerStatsDatabase database) : IScan
         return true;
     }
 
+    public void LookUpImages(IReadOnlyList<string> imageIds)
+    {
+        if (imageIds.Count == 0)
+        {
+            return;
+        }
+
+        var stored = new HashSet<string>(StringComparer.Ordinal);
+        using (var find = Command("SELECT image_id FROM images WHERE image_id IN (SELECT unnest(string_split($1, ',')))", KeyList(imageIds)))
+        using (var reader = find.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                stored.Add(reader.GetString(0));
+            }
+        }
+
+        foreach (string id in imageIds)
+        {
+            if (!stored.Contains(id))
+            {
+                _absentImages.Add(id); // TouchImage and CommitImage then need no look-up of their own
+            }
+        }
+    }
+
     public IReadOnlySet<string> TouchImages(int runId, IReadOnlyList<ImageTouch> images)
     {
         var touched = new HashSet<string>(StringComparer.Ordinal);

@@ -129,6 +129,14 @@ public interface IScanStore : IDisposable
     void RecordError(int runId, ScanError error);
 
     /// <summary>
+    /// Looks up, ahead of their commits, which of these images the store holds (one statement for a whole plan instead
+    /// of one per image when each commits). Only a hint: a store may ignore it.
+    /// </summary>
+    void LookUpImages(IReadOnlyList<string> imageIds)
+    {
+    }
+
+    /// <summary>
     /// Group commit, for the read phase: from here to <see cref="EndGroup"/>, writes that would each commit alone (a
     /// small layer load, a blob row, an image) may go into one transaction instead, which <see cref="CommitGroup"/>
     /// commits. A store that does not group commits each write as it comes (the default).

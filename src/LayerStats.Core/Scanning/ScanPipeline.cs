@@ -418,6 +418,25 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
             return jobs;
         }
 
+        // The images still to be committed after their layers are read: which of them the store holds, in one look-up.
+        var waiting = new List<string>();
+        foreach (var image in images)
+        {
+            if (!image.Failed && !image.Committed)
+            {
+                waiting.Add(image.Image.Id.ToString());
+            }
+        }
+
+        try
+        {
+            store.LookUpImages(waiting);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Only a hint: each image is looked up when it commits.
+        }
+
         Progress.LayersTotal = jobs.Count;
         Progress.BytesTotal = jobs.Sum(j => j.Layer.Size);
         // Largest first, so that no big layer is left alone at the end with the other cores idle (the last layers,
