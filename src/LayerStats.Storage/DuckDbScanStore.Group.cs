@@ -106,6 +106,8 @@ public sealed partial class DuckDbScanStore
         _contentIds.Clear();
         _absentLayers.Clear();
         _absentImages.Clear();
+        _absentConfigs.Clear();
+        _storedConfigs.Clear();
 
         var errors = _groupErrors.ToArray();
         _groupErrors.Clear();

@@ -988,8 +988,16 @@ public sealed partial class DuckDbScanStore(LayerStatsDatabase database) : IScan
             // Images may share a config blob. (WHERE NOT EXISTS, a look-up by the key's index: about half the CPU of ON
             // CONFLICT DO NOTHING in DuckDB.)
             string configDigest = image.ConfigDigest.ToString();
-            Statement("INSERT INTO configs SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM configs WHERE digest = $1)")
-                .Text(configDigest).Blob(image.ConfigBytes.ToArray()).Execute();
+            if (_absentConfigs.Remove(configDigest))
+            {
+                Statement("INSERT INTO configs VALUES ($1, $2)").Text(configDigest).Blob(image.ConfigBytes.ToArray()).Execute();
+            }
+            else if (!_storedConfigs.Contains(configDigest))
+            {
+                Statement("INSERT INTO configs SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM configs WHERE digest = $1)")
+                    .Text(configDigest).Blob(image.ConfigBytes.ToArray()).Execute();
+            }
+
 
             // NULLs are written into the statement's text (a NULL bound to a typed parameter makes DuckDB plan it again):
             // one prepared statement per pattern of NULLs.
@@ -1052,6 +1060,7 @@ public sealed partial class DuckDbScanStore(LayerStatsDatabase database) : IScan
             InsertReferences(runId, id, record.References);
             Statement("INSERT INTO run_images VALUES (?, ?)").Int32(runId).Text(id).Execute();
             tx.Commit();
+            _storedConfigs.Add(configDigest); // (forgotten with the group if it rolls back)
         }
 
         _absentImages.Remove(id);
@@ -1212,31 +1221,51 @@ public sealed partial class DuckDbScanStore(LayerStatsDatabase database) : IScan
         return true;
     }
 
-    public void LookUpImages(IReadOnlyList<string> imageIds)
+    public void LookUpImages(IReadOnlyList<IImage> images)
     {
-        if (imageIds.Count == 0)
+        if (images.Count == 0)
         {
             return;
         }
 
-        var stored = new HashSet<string>(StringComparer.Ordinal);
-        using (var find = Command("SELECT image_id FROM images WHERE image_id IN (SELECT unnest(string_split($1, ',')))", KeyList(imageIds)))
-        using (var reader = find.ExecuteReader())
-        {
-            while (reader.Read())
-            {
-                stored.Add(reader.GetString(0));
-            }
-        }
-
-        foreach (string id in imageIds)
+        var ids = images.Select(i => i.Id.ToString()).Distinct(StringComparer.Ordinal).ToList();
+        var stored = Keys("SELECT image_id FROM images WHERE image_id IN (SELECT unnest(string_split($1, ',')))", ids);
+        foreach (string id in ids)
         {
             if (!stored.Contains(id))
             {
                 _absentImages.Add(id); // TouchImage and CommitImage then need no look-up of their own
             }
         }
+
+        var configs = images.Select(i => i.ConfigDigest.ToString()).Distinct(StringComparer.Ordinal).ToList();
+        var storedConfigs = Keys("SELECT digest FROM configs WHERE digest IN (SELECT unnest(string_split($1, ',')))", configs);
+        foreach (string digest in configs)
+        {
+            (storedConfigs.Contains(digest) ? _storedConfigs : _absentConfigs).Add(digest);
+        }
     }
+
+    /// <summary>The first column of <paramref name="sql"/>'s rows, run with <paramref name="keys"/> as its one parameter (see <see cref="KeyList"/>).</summary>
+    private HashSet<string> Keys(string sql, IReadOnlyList<string> keys)
+    {
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        using var cmd = Command(sql, KeyList(keys));
+        using var reader = cmd.ExecuteReader();
+        while (reader.Read())
+        {
+            found.Add(reader.GetString(0));
+        }
+
+        return found;
+    }
+
+    /// <summary>
+    /// Config digests a look-up found not stored (inserted plainly, then stored), and configs stored (nothing to insert):
+    /// the look-up of an INSERT ... WHERE NOT EXISTS reads the whole configs table, ~0.4 ms an image at 2,000 images.
+    /// </summary>
+    private readonly HashSet<string> _absentConfigs = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _storedConfigs = new(StringComparer.Ordinal);
 
     public IReadOnlySet<string> TouchImages(int runId, IReadOnlyList<ImageTouch> images)
     {

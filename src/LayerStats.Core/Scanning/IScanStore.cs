@@ -129,10 +129,10 @@ public interface IScanStore : IDisposable
     void RecordError(int runId, ScanError error);
 
     /// <summary>
-    /// Looks up, ahead of their commits, which of these images the store holds (one statement for a whole plan instead
-    /// of one per image when each commits). Only a hint: a store may ignore it.
+    /// Looks up, ahead of their commits, which of these images and their configs the store holds (one statement each for
+    /// a whole plan instead of one per image when each commits). Only a hint: a store may ignore it.
     /// </summary>
-    void LookUpImages(IReadOnlyList<string> imageIds)
+    void LookUpImages(IReadOnlyList<IImage> images)
     {
     }
 

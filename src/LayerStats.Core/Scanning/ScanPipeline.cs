@@ -419,12 +419,12 @@ public sealed class ScanPipeline(IScanStore store, ScanOptions options)
         }
 
         // The images still to be committed after their layers are read: which of them the store holds, in one look-up.
-        var waiting = new List<string>();
+        var waiting = new List<IImage>();
         foreach (var image in images)
         {
             if (!image.Failed && !image.Committed)
             {
-                waiting.Add(image.Image.Id.ToString());
+                waiting.Add(image.Image);
             }
         }
 

@@ -70,6 +70,44 @@ public sealed class WriterStatementsTests
     }
 
     [Fact]
+    public void Images_and_configs_looked_up_ahead_are_stored_once_and_a_failed_commit_leaves_its_config_to_the_next_image()
+    {
+        using var dir = new TempDir();
+        using var open = new OpenStore(dir.File("t.duckdb"), FileHashing.Xxh128);
+        var (db, store, run) = (open.Database, open.Store, open.Run);
+        Load(store, run, BlobDigest, FileHashing.Xxh128);
+        var before = Image("before", "stored before"u8);
+        store.CommitImage(run, Record(before, [new("src.tar", null, null, null)]));
+
+        // A store that knows nothing yet (the next scan): its look-up finds the image and config stored, the others not.
+        using var next = new DuckDbScanStore(db);
+        var a = Image("a", "shared"u8);
+        var b = Image("b", "shared"u8);
+        var again = Image("again", "stored before"u8);
+        var e = Image("e", "fresh"u8);
+        var f = Image("f", "fresh"u8);
+        next.LookUpImages([a, b, again, e, f, before]);
+        Assert.True(next.TouchImage(run, before.Id, [])); // stored: touched, not taken for absent
+        Assert.False(next.TouchImage(run, a.Id, []));
+        foreach (var image in new[] { a, b, again })
+        {
+            next.CommitImage(run, Record(image, [new("src.tar", null, null, null)]));
+        }
+
+        Assert.Equal(2L, Count(db, "SELECT count(*) FROM configs"));
+        Assert.Equal(4L, Count(db, "SELECT count(*) FROM images"));
+
+        // e is stored behind the store's back after the look-up: its commit fails and is rolled back with its config,
+        // which f, with the same config, then stores.
+        LayerStatsDatabase.Execute(db.Connection, $"INSERT INTO images SELECT * REPLACE ('{e.Id}' AS image_id) FROM images WHERE image_id = '{a.Id}'");
+        Assert.ThrowsAny<Exception>(() => next.CommitImage(run, Record(e, [new("src.tar", null, null, null)])));
+        Assert.Equal(0L, Count(db, $"SELECT count(*) FROM configs WHERE digest = '{e.ConfigDigest}'"));
+        next.CommitImage(run, Record(f, [new("src.tar", null, null, null)]));
+        Assert.Equal(1L, Count(db, $"SELECT count(*) FROM configs WHERE digest = '{f.ConfigDigest}'"));
+        Assert.Equal(3L, Count(db, "SELECT count(*) FROM configs"));
+    }
+
+    [Fact]
     public void The_optimizer_is_on_again_after_an_image_commit_and_after_one_that_fails()
     {
         using var dir = new TempDir();
