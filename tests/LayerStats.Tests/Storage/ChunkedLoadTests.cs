@@ -258,24 +258,8 @@ public sealed class ChunkedLoadTests
     }
 
     /// <summary>A scan in-process with the given chunk size; returns its summary and the chunks its loads committed.</summary>
-    private static (ScanSummary Summary, int Chunks) Scan(string database, IReadOnlyList<string> inputs, int chunkRows)
-    {
-        using var db = LayerStatsDatabase.Open(database);
-        using var store = new DuckDbScanStore(db) { LoadChunkRows = chunkRows };
-        var sources = inputs.Select(i => ImageSources.Open(i)).ToList();
-        try
-        {
-            var summary = new ScanPipeline(store, new ScanOptions(Jobs: 2)).RunAsync(sources, CancellationToken.None).GetAwaiter().GetResult();
-            return (summary, store.ChunksCommitted);
-        }
-        finally
-        {
-            foreach (var source in sources)
-            {
-                source.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            }
-        }
-    }
+    private static (ScanSummary Summary, int Chunks) Scan(string database, IReadOnlyList<string> inputs, int chunkRows) =>
+        StoreScan.Run(database, inputs, db => new DuckDbScanStore(db) { LoadChunkRows = chunkRows }, store => store.ChunksCommitted);
 
     /// <summary>The files, contents, layers and summary of two databases are equal row for row.</summary>
     internal static void AssertSameRows(string expectedDatabase, string actualDatabase)

@@ -263,23 +263,8 @@ public sealed class FileRowAppenderTests
         tx.Commit();
     }
 
-    private static ScanSummary Scan(string database, IReadOnlyList<string> inputs, bool duckDbNet)
-    {
-        using var db = LayerStatsDatabase.Open(database);
-        using var store = new DuckDbScanStore(db) { DuckDbNetAppender = duckDbNet };
-        var sources = inputs.Select(i => ImageSources.Open(i)).ToList();
-        try
-        {
-            return new ScanPipeline(store, new ScanOptions(Jobs: 2, Hashing: FileHashing.Xxh128AndSha256)).RunAsync(sources, CancellationToken.None).GetAwaiter().GetResult();
-        }
-        finally
-        {
-            foreach (var source in sources)
-            {
-                source.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            }
-        }
-    }
+    private static ScanSummary Scan(string database, IReadOnlyList<string> inputs, bool duckDbNet) =>
+        StoreScan.Run(database, inputs, db => new DuckDbScanStore(db) { DuckDbNetAppender = duckDbNet }, _ => 0, FileHashing.Xxh128AndSha256).Summary;
 
     private static List<string> Text(List<object?[]> rows) =>
         rows.Select(r => string.Join("|", r.Select(v => v is null ? "<null>" : Convert.ToString(v, CultureInfo.InvariantCulture)))).ToList();

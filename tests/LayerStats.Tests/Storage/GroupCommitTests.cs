@@ -160,24 +160,8 @@ public sealed class GroupCommitTests
     private static FileEntry[] Entries(int count) =>
         [.. Enumerable.Range(0, count).Select(i => new FileEntry(i, $"d/f{i}", EntryKind.File, i, 420, 0, 0, DateTimeOffset.UnixEpoch, null, (UInt128)(i % 7), null))];
 
-    private static (ScanSummary Summary, long GroupWrites) Scan(string database, IReadOnlyList<string> inputs, bool group)
-    {
-        using var db = LayerStatsDatabase.Open(database);
-        using var store = new DuckDbScanStore(db) { GroupCommits = group };
-        var sources = inputs.Select(i => ImageSources.Open(i)).ToList();
-        try
-        {
-            var summary = new ScanPipeline(store, new ScanOptions(Jobs: 2)).RunAsync(sources, CancellationToken.None).GetAwaiter().GetResult();
-            return (summary, store.GroupWrites);
-        }
-        finally
-        {
-            foreach (var source in sources)
-            {
-                source.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            }
-        }
-    }
+    private static (ScanSummary Summary, long GroupWrites) Scan(string database, IReadOnlyList<string> inputs, bool group) =>
+        StoreScan.Run(database, inputs, db => new DuckDbScanStore(db) { GroupCommits = group }, store => store.GroupWrites);
 
     private static long Count(DuckDBConnection connection, string sql)
     {
