@@ -65,17 +65,18 @@ public sealed class Child : IDisposable
     }
 
     /// <summary>
-    /// Waits until <paramref name="file"/> has at least <paramref name="bytes"/> bytes; false if the child ended first
-    /// (or <paramref name="limit"/> passed: for a child that cannot end, e.g. one held by <see cref="HeldRegistryImage"/>).
+    /// Waits until <paramref name="file"/> has at least <paramref name="bytes"/> bytes, or <paramref name="orUntil"/> has
+    /// completed; false if the child ended first (or <paramref name="limit"/> passed: for a child that cannot end, e.g.
+    /// one held by <see cref="HeldRegistryImage"/>).
     /// </summary>
-    public bool WaitForFile(string file, long bytes, TimeSpan? limit = null)
+    public bool WaitForFile(string file, long bytes, TimeSpan? limit = null, Task? orUntil = null)
     {
         var info = new FileInfo(file);
         var clock = Stopwatch.StartNew();
         while (!_process.WaitForExit(2))
         {
             info.Refresh();
-            if (info.Exists && info.Length >= bytes)
+            if ((info.Exists && info.Length >= bytes) || orUntil?.IsCompleted == true)
             {
                 return true;
             }

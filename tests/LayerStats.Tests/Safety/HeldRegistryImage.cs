@@ -57,11 +57,17 @@ public sealed class HeldRegistryImage : IDisposable
     /// <summary>GETs of the blob held so far (a resumed read is one more).</summary>
     public int Held => Volatile.Read(ref _held);
 
-    /// <summary>From now on, GETs of the blob are held until <see cref="Release"/>.</summary>
+    /// <summary>
+    /// From now on, GETs of the blob are held until <see cref="Release"/>; <see cref="Holding"/> starts afresh (for the
+    /// next scan: a held scan killed, then another one held).
+    /// </summary>
     public void Hold()
     {
         _holding = New();
-        _released = New();
+        if (_released.Task.IsCompleted)
+        {
+            _released = New();
+        }
     }
 
     /// <summary>Held GETs send the rest of the body (to whoever still listens); later ones are served at once.</summary>
