@@ -9,12 +9,6 @@ namespace LayerStats.Tests.Safety;
 /// </summary>
 public sealed class CancelledScanTests
 {
-    /// <summary>
-    /// How long a held child may take to write its log, or a signalled one to stop, before the test gives up (and fails:
-    /// only a broken scan takes this long; a pass never depends on it).
-    /// </summary>
-    private static readonly TimeSpan Limit = TimeSpan.FromMinutes(2);
-
     [Theory]
     [InlineData(Child.Sigterm)]
     [InlineData(Child.Sigint)]
@@ -35,20 +29,20 @@ public sealed class CancelledScanTests
         {
             // Mid-way by construction: the scan cannot finish while the registry holds the blob, so the signal lands
             // before its end however loaded the machine (no moment picked by polling). The local layers and images go
-            // on meanwhile (nothing else waits on the held blob, the smallest layer, asked for late): its write-ahead
-            // log surely grows past 128 KiB, so work committed before the signal is there to be kept.
-            if (!child.WaitFor(held.Holding))
+            // on meanwhile (only the registry image waits on the held blob; it is the smallest layer, asked for late): the
+            // write-ahead log surely grows past 128 KiB, so work committed before the signal is there to be kept.
+            if (!child.WaitFor(held.Holding, HeldRegistryImage.Patience))
             {
-                Assert.Fail($"the scan ended before it asked for the held blob: {child.Wait().Stderr}");
+                Assert.Fail($"the scan did not ask for the held blob: {(child.HasExited ? child.Wait().Stderr : "still running")}");
             }
 
-            Assert.True(child.WaitForFile(db + ".wal", 128 << 10, Limit), "the scan wrote less than 128 KiB with the blob held; the data set is too small");
+            Assert.True(child.WaitForFile(db + ".wal", 128 << 10, HeldRegistryImage.Patience), "the scan wrote less than 128 KiB with the blob held; the data set is too small");
             Assert.False(child.HasExited);
             child.Signal(signal);
-            bool stopped = child.WaitForExit(Limit);
+            bool stopped = child.WaitForExit(HeldRegistryImage.Patience);
             held.Release(); // a scan that ignored the signal now completes, and its exit code says so
             var (exit, _, stderr) = child.Wait();
-            Assert.True(stopped && exit == 130, $"exit {exit}{(stopped ? "" : $" after the held blob was released (not stopped {Limit.TotalSeconds:0} s after the signal)")}: {stderr}");
+            Assert.True(stopped && exit == 130, $"exit {exit}{(stopped ? "" : $" after the held blob was released (not stopped {HeldRegistryImage.Patience.TotalSeconds:0} s after the signal)")}: {stderr}");
             Assert.Contains("interrupted; run the same command again to complete the work", stderr);
         }
 

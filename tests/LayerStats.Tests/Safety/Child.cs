@@ -56,11 +56,14 @@ public sealed class Child : IDisposable
     /// <summary>Waits until the child has ended or <paramref name="limit"/> has passed; true if it ended.</summary>
     public bool WaitForExit(TimeSpan limit) => _process.WaitForExit(limit);
 
-    /// <summary>Waits until <paramref name="task"/> has completed (true) or the child has ended first (false).</summary>
-    public bool WaitFor(Task task)
+    /// <summary>
+    /// Waits until <paramref name="task"/> has completed (true) or the child has ended first (false), or
+    /// <paramref name="limit"/> has passed (false: for a child that cannot end, e.g. one held by <see cref="HeldRegistryImage"/>).
+    /// </summary>
+    public bool WaitFor(Task task, TimeSpan limit)
     {
         var exited = _process.WaitForExitAsync();
-        Task.WaitAny(task, exited);
+        Task.WaitAny([task, exited], limit);
         return task.IsCompleted;
     }
 

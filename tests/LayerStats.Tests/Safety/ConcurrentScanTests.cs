@@ -29,9 +29,9 @@ public sealed class ConcurrentScanTests
         {
             // It has the database open (its run begun, its layers loading) before it asks for any blob, and cannot end
             // while the blob is held: it surely holds the lock, however loaded the machine. No moment picked by polling.
-            if (!first.WaitFor(held.Holding))
+            if (!first.WaitFor(held.Holding, HeldRegistryImage.Patience))
             {
-                Assert.Fail($"the first scan ended before it asked for the held blob: {first.Wait().Stderr}");
+                Assert.Fail($"the first scan did not ask for the held blob: {(first.HasExited ? first.Wait().Stderr : "still running")}");
             }
 
             var second = Child.Run(["scan", "--db", db, "--quiet", .. inputs]);

@@ -51,6 +51,12 @@ public sealed class HeldRegistryImage : IDisposable
     /// </summary>
     public static IReadOnlyList<string> ScanArguments => ["--retry-time", "86400"];
 
+    /// <summary>
+    /// How long a test waits for a held child to reach a point it surely reaches (the blob asked for, its log grown) or,
+    /// once signalled, to stop, before it gives up and fails: only a broken scan takes this long; a pass never depends on it.
+    /// </summary>
+    public static TimeSpan Patience { get; } = TimeSpan.FromMinutes(3);
+
     /// <summary>Completes when a GET of the blob has been answered with its headers and first bytes and is being held.</summary>
     public Task Holding => _holding.Task;
 
