@@ -15,20 +15,34 @@ public sealed class CancelledScanTests
     public void A_scan_interrupted_mid_way_exits_130_records_cancelled_and_a_rerun_completes_exactly(int signal)
     {
         using var dir = new TempDir();
-        string[] inputs = SafetyImages.Write(dir.Path);
+        using var held = new HeldRegistryImage();
+        // The local images, and one on the registry whose layer blob is held while the interrupted scan runs.
+        string[] inputs = [.. SafetyImages.Write(dir.Path), held.Input];
         using var reference = new CliHarness();
-        Assert.Equal(0, reference.Scan(inputs).Exit);
+        var scanned = reference.Scan(inputs);
+        Assert.Equal((0, ""), (scanned.Exit, scanned.Stderr));
+        Assert.Equal(1L, reference.Scalar($"SELECT count(*) FROM images WHERE image_id = '{held.Image.ManifestDigest}'"));
 
         string db = dir.File("stats.duckdb");
-        using (var child = Child.Start(["scan", "--db", db, "--quiet", "--jobs", "2", .. inputs]))
+        held.Hold();
+        using (var child = Child.Start(["scan", "--db", db, "--quiet", "--jobs", "2", .. HeldRegistryImage.ScanArguments, .. inputs]))
         {
-            Assert.True(child.WaitForFile(db + ".wal", 128 << 10), "the scan ended before it wrote 128 KiB; the data set is too small");
-            // Frozen first, so the interrupt surely lands before the scan could finish on a loaded machine; then resumed.
-            child.Signal(Child.Sigstop);
+            // Mid-way by construction: the scan cannot finish while the registry holds the blob, so the signal lands
+            // before its end however loaded the machine (no moment picked by polling). The local layers and images go
+            // on meanwhile (only the registry image waits on the held blob; it is the smallest layer, asked for late): the
+            // write-ahead log surely grows past 128 KiB, so work committed before the signal is there to be kept.
+            if (!child.WaitFor(held.Holding, HeldRegistryImage.Patience))
+            {
+                Assert.Fail($"the scan did not ask for the held blob: {(child.HasExited ? child.Wait().Stderr : "still running")}");
+            }
+
+            Assert.True(child.WaitForFile(db + ".wal", 128 << 10, HeldRegistryImage.Patience), "the scan wrote less than 128 KiB with the blob held; the data set is too small");
+            Assert.False(child.HasExited);
             child.Signal(signal);
-            child.Signal(Child.Sigcont);
+            bool stopped = child.WaitForExit(HeldRegistryImage.Patience);
+            held.Release(); // a scan that ignored the signal now completes, and its exit code says so
             var (exit, _, stderr) = child.Wait();
-            Assert.True(exit == 130, $"exit {exit}: {stderr}");
+            Assert.True(stopped && exit == 130, $"exit {exit}{(stopped ? "" : $" after the held blob was released (not stopped {HeldRegistryImage.Patience.TotalSeconds:0} s after the signal)")}: {stderr}");
             Assert.Contains("interrupted; run the same command again to complete the work", stderr);
         }
 
@@ -36,6 +50,9 @@ public sealed class CancelledScanTests
         Assert.True(
             ConcurrentScanTests.Scalar(db, "SELECT count(*) FROM images") < reference.Scalar("SELECT count(*) FROM images"),
             "the signal came after the last image; nothing was interrupted");
+        Assert.Equal(0L, ConcurrentScanTests.Scalar(db, $"SELECT count(*) FROM images WHERE image_id = '{held.Image.ManifestDigest}'"));
+        // What was committed before the signal stays (the log had grown): the rerun has less to do.
+        Assert.True(ConcurrentScanTests.Scalar(db, "SELECT count(*) FROM layer_contents") > 0, "nothing committed before the signal was kept");
         DiskFullTests.AssertConsistent(db);
 
         var rerun = Child.Run(["scan", "--db", db, "--quiet", .. inputs]);

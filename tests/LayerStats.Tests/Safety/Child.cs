@@ -53,16 +53,40 @@ public sealed class Child : IDisposable
         return (_process.ExitCode, _stdout.Result, _stderr.Result);
     }
 
-    /// <summary>Waits until <paramref name="file"/> has at least <paramref name="bytes"/> bytes; false if the child ended first.</summary>
-    public bool WaitForFile(string file, long bytes)
+    /// <summary>Waits until the child has ended or <paramref name="limit"/> has passed; true if it ended.</summary>
+    public bool WaitForExit(TimeSpan limit) => _process.WaitForExit(limit);
+
+    /// <summary>
+    /// Waits until <paramref name="task"/> has completed (true) or the child has ended first (false), or
+    /// <paramref name="limit"/> has passed (false: for a child that cannot end, e.g. one held by <see cref="HeldRegistryImage"/>).
+    /// </summary>
+    public bool WaitFor(Task task, TimeSpan limit)
+    {
+        var exited = _process.WaitForExitAsync();
+        Task.WaitAny([task, exited], limit);
+        return task.IsCompleted;
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="file"/> has at least <paramref name="bytes"/> bytes, or <paramref name="orUntil"/> has
+    /// completed; false if the child ended first (or <paramref name="limit"/> passed: for a child that cannot end, e.g.
+    /// one held by <see cref="HeldRegistryImage"/>).
+    /// </summary>
+    public bool WaitForFile(string file, long bytes, TimeSpan? limit = null, Task? orUntil = null)
     {
         var info = new FileInfo(file);
+        var clock = Stopwatch.StartNew();
         while (!_process.WaitForExit(2))
         {
             info.Refresh();
-            if (info.Exists && info.Length >= bytes)
+            if ((info.Exists && info.Length >= bytes) || orUntil?.IsCompleted == true)
             {
                 return true;
+            }
+
+            if (clock.Elapsed > limit)
+            {
+                return false;
             }
         }
 

@@ -6,7 +6,8 @@ namespace LayerStats.Tests.Safety;
 /// <summary>
 /// Two layerstats processes on one database: DuckDB's file lock lets one write; the other (a second scan, or a
 /// report or query while a scan writes) fails at once with a message naming the database and the holder, and
-/// nothing is corrupted. The first scan is stopped with SIGSTOP mid-write so it surely holds the lock.
+/// nothing is corrupted. The first scan has an input on a fake registry whose layer blob is held
+/// (<see cref="HeldRegistryImage"/>): it cannot finish, so it surely holds the lock for as long as the test needs.
 /// </summary>
 public sealed class ConcurrentScanTests
 {
@@ -14,18 +15,25 @@ public sealed class ConcurrentScanTests
     public void A_second_scan_report_or_query_while_a_scan_writes_fails_clearly_and_nothing_is_corrupted()
     {
         using var dir = new TempDir();
-        string[] inputs = SafetyImages.Write(dir.Path);
+        using var held = new HeldRegistryImage();
+        string[] inputs = [.. SafetyImages.Write(dir.Path), held.Input];
         using var reference = new CliHarness();
         Assert.Equal(0, reference.Scan(inputs).Exit);
         var expected = reference.Summary();
         long expectedFiles = reference.Scalar("SELECT count(*) FROM files");
 
         string db = dir.File("stats.duckdb");
-        using var first = Child.Start(["scan", "--db", db, "--quiet", "--jobs", "2", .. inputs]);
-        Assert.True(first.WaitForFile(db + ".wal", 64 << 10), "the first scan ended before it wrote 64 KiB; the data set is too small");
-        first.Signal(Child.Sigstop); // mid-write, holding the lock for as long as the test needs
+        held.Hold();
+        using var first = Child.Start(["scan", "--db", db, "--quiet", "--jobs", "2", .. HeldRegistryImage.ScanArguments, .. inputs]);
         try
         {
+            // It has the database open (its run begun, its layers loading) before it asks for any blob, and cannot end
+            // while the blob is held: it surely holds the lock, however loaded the machine. No moment picked by polling.
+            if (!first.WaitFor(held.Holding, HeldRegistryImage.Patience))
+            {
+                Assert.Fail($"the first scan did not ask for the held blob: {(first.HasExited ? first.Wait().Stderr : "still running")}");
+            }
+
             var second = Child.Run(["scan", "--db", db, "--quiet", .. inputs]);
             Assert.Equal(4, second.Exit);
             AssertLockMessage(second.Stderr, db, first.Pid);
@@ -37,10 +45,11 @@ public sealed class ConcurrentScanTests
             var query = Cli(["query", "--db", db, "SELECT count(*) FROM images"]);
             Assert.Equal(4, query.Exit);
             AssertLockMessage(query.Stderr, db, first.Pid);
+            Assert.False(first.HasExited);
         }
         finally
         {
-            first.Signal(Child.Sigcont);
+            held.Release();
         }
 
         var firstResult = first.Wait();
