@@ -87,8 +87,8 @@ if [ "$BUILD" = 1 ]; then
     dotnet build "$ROOT/benchmarks/LayerStats.Benchmarks" -c Release -nologo -v q >/dev/null
 fi
 
-# generate NAME PARAMS CMD...: makes WORK/data/NAME with CMD unless it holds data made with PARAMS; notes the
-# generation time and the data's disk space in GENERATED.
+# generate NAME PARAMS CMD...: makes WORK/data/NAME with CMD unless it holds data made with PARAMS (then notes NAME
+# in GENERATED, and the generation time and disk space in WORK/data/NAME/.made).
 GENERATED=()
 generate() {
     local name=$1 params=$2 dir="$WORK/data/$1" t0 seconds
@@ -104,8 +104,9 @@ generate() {
         [ -f "$layout/index.json" ] && python3 "$SCAN_DIR/layout-stats.py" "$layout" > "$layout/stats.tsv"
     done
     seconds=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }')
+    echo "$name: $params, made in $seconds s, $(du -sh "$dir" | cut -f1) on disk" > "$dir/.made"
     echo "$params" > "$dir/.params"
-    GENERATED+=("$name in $seconds s ($(du -sh "$dir" | cut -f1))")
+    GENERATED+=("$name")
 }
 
 # the layout of a case, and for a single-layer case its blob and the command-line decompressor
@@ -170,8 +171,10 @@ pass() { awk -v v="$1" -v max="$2" 'BEGIN { print (v <= max) ? "PASS" : "FAIL" }
     machine_line
     echo "load average before / after: $LOAD_BEFORE / $LOAD_AFTER"
     echo "command: benchmarks/scan/large-cases.sh -n $N --only $ONLY --big-bytes $BIG_BYTES --file-bytes $FILE_BYTES --files $FILES --images $IMAGES --seed $SEED"
-    [ ${#GENERATED[@]} -gt 0 ] && echo "data generated this run: $(printf '%s; ' "${GENERATED[@]}")"
-    echo "data (WORK/data, $(du -sh "$WORK/data" | cut -f1) on disk):"
+    echo "data ($WORK/data, $(du -sh "$WORK/data" | cut -f1) on disk; generated this run: ${GENERATED[*]:-none}):"
+    for name in big-layer big-file many-files many-images; do
+        [ -f "$WORK/data/$name/.made" ] && echo "  $(cat "$WORK/data/$name/.made")"
+    done
     for c in "${CASES[@]}"; do
         read -r images layers tar blob < "${LAYOUT[$c]}/stats.tsv"
         extra=""
@@ -208,10 +211,10 @@ pass() { awk -v v="$1" -v max="$2" 'BEGIN { print (v <= max) ? "PASS" : "FAIL" }
             "$peak KiB ($(awk -v k="$peak" 'BEGIN { printf "%.0f", k / 1024 }') MiB; scan $(mib "$c.scan"), rescan $(mib "$c.rescan"))" \
             "$(pass "$peak" 262144)"
         read_layers=$(sed -n 's/.*: \([0-9]*\) layer(s) read.*/\1/p' <<< "${RESCAN_LINE[$c]}")
-        rescan=$(quot "${OWN[$c.rescan]}" "${OWN[$c.scan]}")
-        if [ "$read_layers" = 0 ]; then verdict=$(pass "$rescan" 0.03); else verdict=FAIL; fi
+        rescan=$(awk -v a="${OWN[$c.rescan]}" -v b="${OWN[$c.scan]}" 'BEGIN { printf "%.1f", 100 * a / b }')
+        if [ "$read_layers" = 0 ]; then verdict=$(pass "$rescan" 3); else verdict=FAIL; fi
         printf '| %-15s | %-56s | %-70s | %-4s |\n' "$c" "unchanged rescan <= 3 % of the scan (own clock), 0 read" \
-            "$rescan (${OWN[$c.rescan]} s / ${OWN[$c.scan]} s), $read_layers layer(s) read" "$verdict"
+            "$rescan % (${OWN[$c.rescan]} s / ${OWN[$c.scan]} s), $read_layers layer(s) read" "$verdict"
         if [ -n "${BLOB[$c]:-}" ]; then
             limit=$(quot "${MEDIAN[$c.scan]}" "${MEDIAN[$c.limit]}")
             case "$c" in big-layer*) verdict=$(pass "$limit" 1.25) ;; *) verdict=- ;; esac
@@ -219,8 +222,8 @@ pass() { awk -v v="$1" -v max="$2" 'BEGIN { print (v <= max) ? "PASS" : "FAIL" }
                 "$limit (cpu $(quot "${CPU[$c.scan]}" "${CPU[$c.limit]}"); own clock ${OWN[$c.scan]} s, limit $(sed -n 's/.* \([0-9.]*\) s, .*/\1/p' "$WORK/$c.limit.stdout") s)" \
                 "$verdict"
             printf '| %-15s | %-56s | %-70s | %-4s |\n' "$c" "both cores used (scan cpu / wall)" \
-                "$(cores "$c.scan") (limit $(cores "$c.limit"), ${TOOL[$c]} -dc | sha256sum $(cores "$c.${TOOL[$c]}-sha256sum"))" -
-            printf '| %-15s | %-56s | %-70s | %-4s |\n' "$c" "speed-up over ${TOOL[$c]} -dc | sha256sum (wall)" \
+                "$(cores "$c.scan") (limit $(cores "$c.limit"), ${TOOL[$c]} -dc \\| sha256sum $(cores "$c.${TOOL[$c]}-sha256sum"))" -
+            printf '| %-15s | %-56s | %-70s | %-4s |\n' "$c" "speed-up over ${TOOL[$c]} -dc \\| sha256sum (wall)" \
                 "$(quot "${MEDIAN[$c.${TOOL[$c]}-sha256sum]}" "${MEDIAN[$c.scan]}")x (cpu $(quot "${CPU[$c.${TOOL[$c]}-sha256sum]}" "${CPU[$c.scan]}"))" -
         fi
     done
