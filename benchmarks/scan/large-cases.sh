@@ -27,7 +27,7 @@ usage: benchmarks/scan/large-cases.sh [-n RUNS] [--work DIR] [--no-build] [--onl
                                       [--big-bytes N] [--file-bytes N] [--files N] [--images N] [--seed S]
   -n RUNS       timed runs of every command; medians (and the best run) are printed (default 3)
   --work DIR    builds, data, databases and results (default \$TMPDIR/layerstats-large or /tmp/layerstats-large);
-                the data (~5 GB at the default sizes) is made once in WORK/data, again only when missing or made
+                the data (~2.1 GB at the default sizes) is made once in WORK/data, again only when missing or made
                 with other sizes
   --no-build    use the binaries of a previous run in WORK
   --only CASES  some of: $ALL_CASES (default all)
