@@ -6,6 +6,8 @@
 # a time), the in-process limit (decompress + SHA-256 only, all cores), the walk (the limit plus the tar walk hashing
 # every file: the scan without its database), an unchanged rescan and `report summary`.
 # Prints medians, MB/s of uncompressed tar, ratios and peak RSS. See benchmarks/README.md, "Whole scan".
+# SC2016: the single-quoted strings are scripts for sh -c and eval, expanded there.
+# shellcheck disable=SC2016
 set -euo pipefail
 
 N=5
@@ -63,6 +65,8 @@ case "$DATA_SET" in
 esac
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=benchmarks/scan/lib.sh source-path=SCRIPTDIR/../..
+source "$ROOT/benchmarks/scan/lib.sh"
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
 if [ "$DATA_SET" = debian ]; then
@@ -121,41 +125,6 @@ GZ_LAYOUTS=("$DATA"/gzip/*)
 ZST_LAYOUTS=("$DATA"/zstd/*)
 
 : > "$RUNS"
-declare -A MEDIAN BEST CPU RSS OWN
-
-# median of the numbers on stdin
-median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-# measure KEY PREPARE CMD...: runs CMD N times (PREPARE, eval'ed, before each); wall time from bash's clock, CPU
-# time (user + system) and peak RSS from GNU time; keeps the median and best wall time, the median CPU time and
-# the largest peak RSS.
-measure() {
-    local key=$1 prep=$2
-    shift 2
-    local i t0 t1 rss
-    for ((i = 1; i <= N; i++)); do
-        eval "$prep"
-        t0=$EPOCHREALTIME
-        if ! /usr/bin/time -f "%M %U %S" -o "$WORK/time.out" "$@" > "$WORK/$key.stdout" 2> "$WORK/$key.stderr"; then
-            echo "failed: $key: $*" >&2
-            tail -5 "$WORK/$key.stderr" >&2
-            exit 1
-        fi
-        t1=$EPOCHREALTIME
-        read -r rss user sys < <(tail -1 "$WORK/time.out")
-        # a scan's own clock ("scanned N image(s) in X s": from opening the database, process start excluded)
-        own=$(sed -n 's/^scanned .* in \([0-9.]*\) s:.*/\1/p' "$WORK/$key.stderr" | tail -1)
-        printf '%s\t%d\t%s\t%s\t%s\t%s\n' "$key" "$i" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" \
-            "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" "$rss" "${own:--}" >> "$RUNS"
-    done
-    MEDIAN[$key]=$(awk -F'\t' -v k="$key" '$1 == k { print $3 }' "$RUNS" | median)
-    BEST[$key]=$(awk -F'\t' -v k="$key" '$1 == k { print $3 }' "$RUNS" | sort -g | head -1)
-    CPU[$key]=$(awk -F'\t' -v k="$key" '$1 == k { print $4 }' "$RUNS" | median)
-    RSS[$key]=$(awk -F'\t' -v k="$key" '$1 == k && $5 > m { m = $5 } END { print m + 0 }' "$RUNS")
-    OWN[$key]=$(awk -F'\t' -v k="$key" '$1 == k && $6 != "-" { print $6 }' "$RUNS" | median)
-    printf '  %-22s median %7.3f s, cpu %6.2f s  (runs: %s)\n' "$key" "${MEDIAN[$key]}" "${CPU[$key]}" \
-        "$(awk -F'\t' -v k="$key" '$1 == k { printf "%s ", $3 }' "$RUNS")" >&2
-}
 
 fresh() { rm -f "$DB" "$DB.wal"; }
 
@@ -210,11 +179,10 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 mbps() { awk -v b="$TAR_BYTES" -v s="$1" 'BEGIN { printf "%.0f", b / 1e6 / s }'; }
 ratio() { awk -v a="${MEDIAN[$1]}" -v b="${MEDIAN[$2]}" -v c="${CPU[$1]}" -v d="${CPU[$2]}" 'BEGIN { printf "%.2f (cpu %.2f)", a / b, c / d }'; }
-mib() { awk -v k="${RSS[$1]}" 'BEGIN { printf "%.0f", k / 1024 }'; }
 
 {
     echo "# LayerStats whole-scan benchmark"
-    echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/^Mem:/ { print $2 " GiB RAM" }'); $(dotnet --version 2>/dev/null | sed 's/^/.NET SDK /'); $(gzip --version | head -1); $(zstd --version | sed 's/.*\(v[0-9.]*\).*/zstd \1/'); $(sha256sum --version | head -1)"
+    machine_line
     echo "load average before / after: $LOAD_BEFORE / $LOAD_AFTER"
     echo "command: benchmarks/scan/run.sh -n $N $DATA_OPTIONS${GEN_SECONDS:+ (data set generated in $GEN_SECONDS s)}"
     echo "data: $IMAGES images, $LAYERS distinct layers, $ENTRIES tar entries ($FILES regular files); tar $TAR_BYTES bytes ($(awk -v b="$TAR_BYTES" 'BEGIN { printf "%.0f", b / 1e6 }') MB), gzip $GZ_BYTES ($(awk -v a="$TAR_BYTES" -v b="$GZ_BYTES" 'BEGIN { printf "%.2fx", a / b }')), zstd $ZST_BYTES ($(awk -v a="$TAR_BYTES" -v b="$ZST_BYTES" 'BEGIN { printf "%.2fx", a / b }')); page cache warm"
