@@ -146,18 +146,7 @@ public sealed partial class DuckDbScanStore
         return new WriteScope(this, ownTransaction ? _connection.BeginTransaction() : null);
     }
 
-    private void CloseGroupAppender()
-    {
-        var appender = _groupAppender;
-        _groupAppender = null;
-        if (appender is not null)
-        {
-            using (appender)
-            {
-                appender.Close();
-            }
-        }
-    }
+    private void CloseGroupAppender() => FileRowAppender.Close(ref _groupAppender);
 
     /// <summary>
     /// A write in the group or in a transaction of its own. In the group, a write that ends without

@@ -1818,16 +1818,7 @@ public sealed partial class DuckDbScanStore(LayerStatsDatabase database) : IScan
         /// <summary>Writes the rows still held and closes the appender; a failure (disk full...) throws, the appender gone.</summary>
         private void CloseAppender()
         {
-            var appender = _appender;
-            _appender = null;
-            if (appender is not null)
-            {
-                using (appender)
-                {
-                    appender.Close();
-                }
-            }
-
+            FileRowAppender.Close(ref _appender);
             _referenceAppender?.Close();
             _referenceAppender = null;
         }

@@ -173,6 +173,23 @@ internal sealed unsafe class FileRowAppender : IDisposable
         _contentId = contentId;
     }
 
+    /// <summary>
+    /// Closes <paramref name="appender"/> (if any) and frees it; the reference is cleared first, so that the appender is
+    /// gone even when closing it throws (disk full...).
+    /// </summary>
+    public static void Close(ref FileRowAppender? appender)
+    {
+        var closing = appender;
+        appender = null;
+        if (closing is not null)
+        {
+            using (closing)
+            {
+                closing.Close();
+            }
+        }
+    }
+
     /// <summary>Writes the rows still held and closes the appender (its rows go into the connection's transaction).</summary>
     public void Close()
     {
