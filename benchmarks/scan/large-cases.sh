@@ -76,10 +76,7 @@ DB="$WORK/scan.duckdb"
 RUNS="$WORK/runs.tsv"
 OUT="$WORK/results.txt"
 
-for tool in python3 pigz zstd gzip sha256sum; do
-    command -v "$tool" >/dev/null || { echo "missing tool: $tool (apt-get install -y pigz zstd)" >&2; exit 1; }
-done
-[ -x /usr/bin/time ] || { echo "missing /usr/bin/time (GNU time): apt-get install -y time" >&2; exit 1; }
+require_tools "apt-get install -y pigz zstd" python3 pigz zstd gzip sha256sum
 
 if [ "$BUILD" = 1 ]; then
     echo "building (Release) ..." >&2

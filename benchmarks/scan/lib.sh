@@ -6,6 +6,16 @@
 # shellcheck disable=SC2034 # read by the callers
 declare -A MEDIAN BEST CPU RSS OWN
 
+# require_tools HINT TOOL...: exits with a message (and HINT on what to install) unless every TOOL and GNU time are there.
+require_tools() {
+    local hint=$1 tool
+    shift
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { echo "missing tool: $tool${hint:+ ($hint)}" >&2; exit 1; }
+    done
+    [ -x /usr/bin/time ] || { echo "missing /usr/bin/time (GNU time): apt-get install -y time" >&2; exit 1; }
+}
+
 # median of the numbers on stdin
 median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 

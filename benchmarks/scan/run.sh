@@ -81,10 +81,7 @@ DB="$WORK/scan.duckdb"
 RUNS="$WORK/runs.tsv"
 OUT="$WORK/results.txt"
 
-for tool in gzip zstd sha256sum xargs; do
-    command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
-done
-[ -x /usr/bin/time ] || { echo "missing /usr/bin/time (GNU time): apt-get install -y time" >&2; exit 1; }
+require_tools "" gzip zstd sha256sum xargs
 
 if [ "$BUILD" = 1 ]; then
     echo "building (Release) ..." >&2
